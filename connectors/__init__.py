@@ -1,0 +1,1 @@
+"""The runtime side of maforge: SharePoint Online knowledge, clients and sync logic."""
