@@ -39,6 +39,11 @@ class Diagnostic:
     position: Position | None = None
     pointer: str | None = None
 
+    @classmethod
+    def unreadable(cls, file: str, message: str) -> "Diagnostic":
+        """A file that could not be read at all (exit code 2, not 1)."""
+        return cls(Severity.ERROR, "MF000", message.removeprefix(f"{file}: "), file)
+
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR

@@ -1,0 +1,26 @@
+"""The flow expression language: lexer → parser → tree (→ Python code in the runtime).
+
+Attributes are written in brackets (``[firstName]``, ``[SPS-JobTitle]``), text in double
+quotes, and functions by name (``Coalesce([preferredName], [firstName])``), as identity
+admins know them from Entra ID attribute mappings.
+"""
+
+from .ast import AttributeRef, Binary, Call, Expression, Literal, Node, Unary
+from .functions import FUNCTIONS, Function, find_function
+from .lexer import ExpressionSyntaxError
+from .parser import parse_expression
+
+__all__ = [
+    "FUNCTIONS",
+    "AttributeRef",
+    "Binary",
+    "Call",
+    "Expression",
+    "ExpressionSyntaxError",
+    "Function",
+    "Literal",
+    "Node",
+    "Unary",
+    "find_function",
+    "parse_expression",
+]

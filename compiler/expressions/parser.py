@@ -1,0 +1,176 @@
+"""Expression parser: tokens → :class:`Expression` tree (recursive descent).
+
+Precedence, loosest first: ``or``, ``and``, ``not``, comparisons (``= <> < <= > >=``),
+concatenation (``&``), unary minus, then literals, ``[attributes]``, calls and
+parentheses. Unknown functions and wrong argument counts are refused here, so a spec
+with a broken expression never reaches a back-end.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from .ast import AttributeRef, Binary, Call, Expression, Literal, Node, Unary
+from .functions import FUNCTIONS, find_function, function_case_match
+from .lexer import ExpressionSyntaxError, Token, tokenize
+
+_KEYWORDS = {"true": True, "false": False, "null": None}
+_COMPARISONS = {"=", "<>", "<", "<=", ">", ">="}
+MAX_EXPRESSION_LENGTH = 10_000
+MAX_NESTING = 64
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.tokens = list(tokenize(text))
+        self.index = 0
+        self.depth = 0
+
+    @property
+    def current(self) -> Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.index]
+        if token.kind != "EOF":
+            self.index += 1
+        return token
+
+    def is_word(self, word: str) -> bool:
+        token = self.current
+        return token.kind == "NAME" and str(token.value).lower() == word
+
+    def expect(self, kind: str, what: str) -> Token:
+        token = self.current
+        if token.kind != kind:
+            raise ExpressionSyntaxError(f"expected {what}, found {_describe(token)}", token.offset)
+        return self.advance()
+
+    def parse(self) -> Node:
+        node = self.expression()
+        if self.current.kind != "EOF":
+            raise ExpressionSyntaxError(f"unexpected {_describe(self.current)} after a complete expression", self.current.offset)
+        return node
+
+    def expression(self) -> Node:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ExpressionSyntaxError(f"expression nested deeper than {MAX_NESTING} levels", self.current.offset)
+        try:
+            return self.or_expr()
+        finally:
+            self.depth -= 1
+
+    def or_expr(self) -> Node:
+        node = self.and_expr()
+        while self.is_word("or"):
+            token = self.advance()
+            node = Binary(token.offset, "or", node, self.and_expr())
+        return node
+
+    def and_expr(self) -> Node:
+        node = self.not_expr()
+        while self.is_word("and"):
+            token = self.advance()
+            node = Binary(token.offset, "and", node, self.not_expr())
+        return node
+
+    def not_expr(self) -> Node:
+        if self.is_word("not"):
+            token = self.advance()
+            return Unary(token.offset, "not", self.not_expr())
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        node = self.concat()
+        token = self.current
+        if token.kind == "OP" and token.value in _COMPARISONS:
+            self.advance()
+            node = Binary(token.offset, str(token.value), node, self.concat())
+            after = self.current
+            if after.kind == "OP" and after.value in _COMPARISONS:
+                raise ExpressionSyntaxError("comparisons do not chain: combine them with and", after.offset)
+        return node
+
+    def concat(self) -> Node:
+        node = self.unary()
+        while self.current.kind == "OP" and self.current.value == "&":
+            token = self.advance()
+            node = Binary(token.offset, "&", node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        token = self.current
+        if token.kind == "OP" and token.value == "-":
+            self.advance()
+            return Unary(token.offset, "-", self.unary())
+        return self.primary()
+
+    def primary(self) -> Node:
+        token = self.current
+        if token.kind in ("STRING", "NUMBER"):
+            self.advance()
+            return Literal(token.offset, token.value)
+        if token.kind == "ATTR":
+            self.advance()
+            return AttributeRef(token.offset, str(token.value))
+        if token.kind == "LPAREN":
+            self.advance()
+            node = self.expression()
+            self.expect("RPAREN", "')'")
+            return node
+        if token.kind == "NAME":
+            name = str(token.value)
+            self.advance()
+            if self.current.kind == "LPAREN":
+                return self.call(name, token.offset)
+            if name.lower() in _KEYWORDS:
+                return Literal(token.offset, _KEYWORDS[name.lower()])
+            raise ExpressionSyntaxError(
+                f"'{name}' is neither a function call nor an attribute: write attributes in brackets, [{name}]", token.offset
+            )
+        raise ExpressionSyntaxError(f"expected a value, found {_describe(token)}", token.offset)
+
+    def call(self, name: str, offset: int) -> Node:
+        function = find_function(name)
+        if function is None:
+            same = function_case_match(name)
+            if same is not None:
+                hint = f" (did you mean {same.name}?)"
+            else:
+                close = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ExpressionSyntaxError(f"unknown function {name}{hint}", offset)
+        self.expect("LPAREN", "'('")
+        args: list[Node] = []
+        if self.current.kind != "RPAREN":
+            while True:
+                args.append(self.expression())
+                if self.current.kind == "COMMA":
+                    self.advance()
+                    continue
+                break
+        self.expect("RPAREN", f"',' or ')' in the arguments of {name}")
+        problem = function.arity_problem(len(args))
+        if problem:
+            raise ExpressionSyntaxError(problem, offset)
+        return Call(offset, function.name, tuple(args))
+
+
+def _describe(token: Token) -> str:
+    if token.kind == "EOF":
+        return "the end of the expression"
+    if token.kind == "STRING":
+        return f'text "{token.value}"'
+    if token.kind == "ATTR":
+        return f"[{token.value}]"
+    return f"'{token.value}'"
+
+
+def parse_expression(text: str) -> Expression:
+    """Parse ``text``; raises :class:`ExpressionSyntaxError` with the offset of the problem."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionSyntaxError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters", 0)
+    if not text.strip():
+        raise ExpressionSyntaxError("the expression is empty", 0)
+    return Expression(text, _Parser(text).parse())

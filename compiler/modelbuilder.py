@@ -1,0 +1,478 @@
+"""Stage 3: a schema-valid document → the typed :class:`ConnectorSpec`.
+
+The builder applies defaults (read from the JSON Schema), resolves paths against the
+spec's folder and parses flow expressions once. It reports what it alone can see
+(expression syntax, a run step with no partition to run against) as diagnostics; the
+cross-reference rules live in :mod:`maforge.compiler.rules`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .diagnostics import Diagnostic, Severity
+from .expressions import ExpressionSyntaxError, parse_expression
+from .loader import Document, pointer_join
+from .model import (
+    Access,
+    AttributeType,
+    AuthMethod,
+    Capabilities,
+    CAPABILITY_FIELDS,
+    Connectivity,
+    ConnectorSpec,
+    ConnectorType,
+    CsAttribute,
+    CsObjectType,
+    Deprovisioning,
+    DeprovisioningAction,
+    ExportFlow,
+    ExportFlowSet,
+    FilterAlternative,
+    FilterCondition,
+    ImportFlow,
+    ImportFlowSet,
+    JoinCriterion,
+    JoinRule,
+    Loc,
+    MappingKind,
+    MimSettings,
+    MvAttribute,
+    MvObjectType,
+    Parameter,
+    Partition,
+    Precedence,
+    ProjectionRule,
+    RulesExtension,
+    RunProfile,
+    RunStep,
+    ScriptRef,
+    SharePoint,
+    SharePointAuth,
+    Source,
+    SourceJoinRule,
+    SourceType,
+    StepType,
+    Thresholds,
+    ValueMapping,
+    WhenNull,
+    frozen,
+)
+from .schema_check import schema_default
+
+DEFAULT_PARTITION = "default"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "connector"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+class _Builder:
+    def __init__(self, doc: Document, environment: str | None):
+        self.doc = doc
+        self.environment = environment
+        self.diagnostics: list[Diagnostic] = []
+
+    def loc(self, pointer: str, *, key: bool = False) -> Loc:
+        return Loc(self.doc.display, pointer, self.doc.position(pointer, key=key))
+
+    def error(self, code: str, message: str, pointer: str, position: Any = None) -> None:
+        self.diagnostics.append(
+            Diagnostic(Severity.ERROR, code, message, self.doc.display, position or self.doc.position(pointer), pointer)
+        )
+
+    # ------------------------------------------------------------------ pieces
+
+    def mapping(self, data: dict[str, Any], pointer: str) -> ValueMapping:
+        loc = self.loc(pointer)
+        if "from" in data:
+            return ValueMapping(MappingKind.DIRECT, source=data["from"], loc=loc)
+        if "constant" in data:
+            return ValueMapping(MappingKind.CONSTANT, constant=data["constant"], loc=loc)
+        if "dnPart" in data:
+            return ValueMapping(MappingKind.DN_PART, dn_part=data["dnPart"], loc=loc)
+        if "script" in data:
+            script = data["script"]
+            return ValueMapping(
+                MappingKind.SCRIPT, script_context=script["context"], script_sources=tuple(script["sources"]), loc=loc
+            )
+        text = data["expression"]
+        expr_pointer = pointer_join(pointer, "expression")
+        try:
+            expression = parse_expression(text)
+        except ExpressionSyntaxError as error:
+            self.error("MF240", f"expression: {error.message}", expr_pointer, self.doc.string_position(expr_pointer, error.offset))
+            expression = None
+        return ValueMapping(MappingKind.EXPRESSION, expression=expression, loc=Loc(self.doc.display, expr_pointer, self.doc.position(expr_pointer)))
+
+    def import_flows(self, data: dict[str, Any], pointer: str) -> tuple[ImportFlow, ...]:
+        flows = []
+        for target, spec in data.items():
+            child = pointer_join(pointer, target)
+            flows.append(ImportFlow(target, self.mapping(spec, child), spec.get("rank"), self.loc(child, key=True)))
+        return tuple(flows)
+
+    def criteria(self, items: list[dict[str, Any]], pointer: str) -> tuple[JoinCriterion, ...]:
+        result = []
+        for i, item in enumerate(items):
+            child = pointer_join(pointer, i)
+            result.append(JoinCriterion(item["mv"], self.mapping(item, child), self.loc(child)))
+        return tuple(result)
+
+    # ------------------------------------------------------------------ sections
+
+    def mim(self, data: dict[str, Any]) -> MimSettings:
+        ext = data.get("rulesExtension")
+        return MimSettings(
+            id=data.get("id"),
+            server=data.get("server"),
+            connector_version=data.get("connectorVersion", schema_default("mim", "connectorVersion")),
+            application_protection=data.get("applicationProtection", schema_default("mim", "applicationProtection")),
+            rules_extension=RulesExtension(ext["assembly"], ext.get("applicationProtection", "low")) if ext else None,
+            timestamp=data.get("timestamp"),
+        )
+
+    def sharepoint(self, data: dict[str, Any] | None) -> SharePoint | None:
+        if data is None:
+            return None
+        auth = data.get("auth")
+        return SharePoint(
+            tenant=data["tenant"],
+            tenant_id=data.get("tenantId") or f"{data['tenant']}.onmicrosoft.com",
+            company=data.get("company"),
+            auth=SharePointAuth(
+                method=AuthMethod(auth["method"]),
+                client_id=auth.get("clientId"),
+                certificate_thumbprint=auth.get("certificateThumbprint"),
+                certificate_path=auth.get("certificatePath"),
+                federated_token_file=auth.get("federatedTokenFile"),
+                loc=self.loc("/sharepoint/auth"),
+            )
+            if auth
+            else None,
+            loc=self.loc("/sharepoint"),
+        )
+
+    def connectivity(self, data: dict[str, Any], sharepoint: SharePoint | None, scripts: tuple[ScriptRef, ...], name: str) -> Connectivity:
+        def default(field: str) -> Any:
+            return data.get(field, schema_default("connectivity", field))
+
+        server = data.get("server")
+        if server is None and sharepoint is not None:
+            server = sharepoint.admin_url
+        module = data.get("commonModule")
+        if module is None:
+            common = next((s for s in scripts if s.slot == "commonModule"), None)
+            if common is not None:
+                module = common.path.name
+            elif sharepoint is not None:
+                module = f"maforge-{_slug(name)}.psm1"
+        return Connectivity(
+            server=server,
+            domain=data.get("domain"),
+            user=data.get("user"),
+            password=data.get("password"),
+            impersonate=default("impersonate"),
+            load_user_profile=default("loadUserProfile"),
+            logon_type=default("logonType"),
+            signed_scripts_only=default("signedScriptsOnly"),
+            common_module=module,
+            loc=self.loc("/connectivity"),
+        )
+
+    def capabilities(self, data: dict[str, Any]) -> Capabilities:
+        values = {f: data.get(f, schema_default("capabilities", f)) for f in CAPABILITY_FIELDS}
+        return Capabilities(
+            distinguished_name_style=values["distinguishedNameStyle"],
+            export_type=values["exportType"],
+            data_normalization=values["dataNormalization"],
+            object_confirmation=values["objectConfirmation"],
+            dn_as_anchor=values["dnAsAnchor"],
+            concurrent_operations=values["concurrentOperations"],
+            partitions=values["partitions"],
+            hierarchy=values["hierarchy"],
+            import_=values["import"],
+            delta_import=values["deltaImport"],
+            export=values["export"],
+            full_export=values["fullExport"],
+            no_reference_values_in_first_export_pass=values["noReferenceValuesInFirstExportPass"],
+            object_rename=values["objectRename"],
+            delete_add_as_replace=values["deleteAddAsReplace"],
+            password_operations=values["passwordOperations"],
+            export_password_in_first_pass=values["exportPasswordInFirstPass"],
+            loc=self.loc("/capabilities"),
+        )
+
+    def parameters(self, data: dict[str, Any]) -> tuple[Parameter, ...]:
+        result = []
+        for name, spec in data.items():
+            spec = spec or {}
+            pointer = pointer_join("/parameters", name)
+            result.append(
+                Parameter(name, spec.get("description"), spec.get("encrypted", False), _text(spec.get("value")), self.loc(pointer, key=True))
+            )
+        return tuple(result)
+
+    def scripts(self, data: dict[str, Any] | None) -> tuple[ScriptRef, ...]:
+        if not data:
+            return ()
+        return tuple(
+            ScriptRef(slot, (self.doc.base_dir / written).resolve(), written, self.loc(pointer_join("/scripts", slot)))
+            for slot, written in data.items()
+        )
+
+    def object_types(self, data: dict[str, Any]) -> tuple[CsObjectType, ...]:
+        result = []
+        for name, spec in data.get("objectTypes", {}).items():
+            pointer = pointer_join("/schema/objectTypes", name)
+            attributes = []
+            for attr_name, attr in spec["attributes"].items():
+                attr = attr or {}
+                access = Access(attr.get("access", "ImportExport"))
+                attributes.append(
+                    CsAttribute(
+                        name=attr_name,
+                        type=AttributeType(attr.get("type", "string")),
+                        multi_valued=attr.get("multiValued", False),
+                        access=access,
+                        immutable=attr.get("immutable", access is Access.IMPORT_ONLY),
+                        description=attr.get("description"),
+                        loc=self.loc(pointer_join(pointer_join(pointer, "attributes"), attr_name), key=True),
+                    )
+                )
+            anchor = spec["anchor"]
+            result.append(
+                CsObjectType(
+                    name=name,
+                    anchor=(anchor,) if isinstance(anchor, str) else tuple(anchor),
+                    attributes=tuple(attributes),
+                    loc=self.loc(pointer, key=True),
+                    anchor_loc=self.loc(pointer_join(pointer, "anchor")),
+                )
+            )
+        return tuple(result)
+
+    def mv_object_types(self, data: dict[str, Any] | None) -> tuple[MvObjectType, ...]:
+        if not data:
+            return ()
+        result = []
+        for name, spec in data["objectTypes"].items():
+            pointer = pointer_join("/metaverse/objectTypes", name)
+            attributes = []
+            for attr_name, attr in spec["attributes"].items():
+                attr = attr or {}
+                attributes.append(
+                    MvAttribute(
+                        name=attr_name,
+                        type=AttributeType(attr.get("type", "string")),
+                        multi_valued=attr.get("multiValued", False),
+                        indexed=attr.get("indexed", False),
+                        precedence=Precedence(attr.get("precedence", "ranked")),
+                        description=attr.get("description"),
+                        loc=self.loc(pointer_join(pointer_join(pointer, "attributes"), attr_name), key=True),
+                    )
+                )
+            result.append(MvObjectType(name, tuple(attributes), self.loc(pointer, key=True)))
+        return tuple(result)
+
+    def partitions(self, data: dict[str, Any] | None, object_types: tuple[CsObjectType, ...]) -> tuple[Partition, ...]:
+        all_types = tuple(t.name for t in object_types)
+        if not data:
+            return (Partition(DEFAULT_PARTITION, DEFAULT_PARTITION, DEFAULT_PARTITION, all_types, (), (), frozen(), self.loc("")),)
+        result = []
+        for key, spec in data.items():
+            spec = spec or {}
+            pointer = pointer_join("/partitions", key)
+            name = spec.get("name", key)
+            containers = spec.get("containers", {})
+            result.append(
+                Partition(
+                    key=key,
+                    name=name,
+                    dn=spec.get("dn", name),
+                    object_types=tuple(spec.get("objectTypes", all_types)),
+                    include=tuple(containers.get("include", ())),
+                    exclude=tuple(containers.get("exclude", ())),
+                    parameters=frozen({k: _text(v) or "" for k, v in spec.get("parameters", {}).items()}),
+                    loc=self.loc(pointer, key=True),
+                )
+            )
+        return tuple(result)
+
+    def run_profiles(self, data: dict[str, Any] | None, partitions: tuple[Partition, ...]) -> tuple[RunProfile, ...]:
+        if not data:
+            return ()
+        result = []
+        for name, steps in data.items():
+            pointer = pointer_join("/runProfiles", name)
+            built = []
+            for i, step in enumerate(steps):
+                step_pointer = pointer_join(pointer, i)
+                partition = step.get("partition")
+                if partition is None:
+                    if len(partitions) == 1:
+                        partition = partitions[0].key
+                    else:
+                        keys = ", ".join(p.key for p in partitions)
+                        self.error(
+                            "MF221",
+                            f"run step of '{name}' names no partition and the MA has several ({keys}): add 'partition:'",
+                            step_pointer,
+                        )
+                        partition = ""
+                thresholds = step.get("thresholds", {})
+                built.append(
+                    RunStep(
+                        type=StepType(step["type"]),
+                        partition=partition,
+                        page_size=step.get("pageSize"),
+                        timeout=step.get("timeout", 0),
+                        thresholds=Thresholds(thresholds.get("objects"), thresholds.get("deletions"), thresholds.get("batchSize")),
+                        parameters=frozen({k: _text(v) or "" for k, v in step.get("parameters", {}).items()}),
+                        loc=self.loc(step_pointer),
+                    )
+                )
+            result.append(RunProfile(name, tuple(built), self.loc(pointer, key=True)))
+        return tuple(result)
+
+    def connector_filter(self, items: list[dict[str, Any]]) -> tuple[FilterAlternative, ...]:
+        result = []
+        for i, item in enumerate(items):
+            pointer = pointer_join("/connectorFilter", i)
+            conditions = tuple(
+                FilterCondition(c["attribute"], c["operator"], _text(c.get("value")), self.loc(pointer_join(pointer_join(pointer, "when"), j)))
+                for j, c in enumerate(item.get("when", []))
+            )
+            result.append(
+                FilterAlternative(item["objectType"], conditions, item.get("scripted", False), item.get("importFilter", False), self.loc(pointer))
+            )
+        return tuple(result)
+
+    def join(self, items: list[dict[str, Any]]) -> tuple[JoinRule, ...]:
+        result = []
+        for i, item in enumerate(items):
+            pointer = pointer_join("/join", i)
+            resolution = item.get("resolution")
+            result.append(
+                JoinRule(
+                    cs_object_type=item["objectType"],
+                    mv_object_type=item.get("mvObjectType"),
+                    criteria=self.criteria(item["criteria"], pointer_join(pointer, "criteria")),
+                    resolution_script=resolution["script"] if resolution else None,
+                    loc=self.loc(pointer),
+                )
+            )
+        return tuple(result)
+
+    def projection(self, items: list[dict[str, Any]]) -> tuple[ProjectionRule, ...]:
+        return tuple(
+            ProjectionRule(item["objectType"], item.get("mvObjectType"), item.get("scripted", False), self.loc(pointer_join("/projection", i)))
+            for i, item in enumerate(items)
+        )
+
+    def flow_sets(self, items: list[dict[str, Any]], section: str, build: Callable[..., Any], set_type: type) -> tuple[Any, ...]:
+        result = []
+        for i, item in enumerate(items):
+            pointer = pointer_join(f"/{section}", i)
+            flows = build(item["attributes"], pointer_join(pointer, "attributes"))
+            result.append(set_type(item["objectType"], item["mvObjectType"], flows, self.loc(pointer)))
+        return tuple(result)
+
+    def export_flows(self, data: dict[str, Any], pointer: str) -> tuple[ExportFlow, ...]:
+        flows = []
+        for target, spec in data.items():
+            child = pointer_join(pointer, target)
+            flows.append(ExportFlow(target, self.mapping(spec, child), WhenNull(spec.get("whenNull", "skip")), self.loc(child, key=True)))
+        return tuple(flows)
+
+    def sources(self, data: dict[str, Any] | None) -> tuple[Source, ...]:
+        if not data:
+            return ()
+        result = []
+        for name, spec in data.items():
+            pointer = pointer_join("/sources", name)
+            written = spec.get("path")
+            result.append(
+                Source(
+                    name=name,
+                    type=SourceType(spec["type"]),
+                    path=(self.doc.base_dir / written).resolve() if written else None,
+                    written_path=written,
+                    encoding=spec.get("encoding", "utf-8"),
+                    delimiter=spec.get("delimiter", ","),
+                    multi_value_separator=spec.get("multiValueSeparator", ";"),
+                    filter=spec.get("filter"),
+                    fields=tuple(spec["fields"]) if "fields" in spec else None,
+                    mv_object_type=spec["mvObjectType"],
+                    key=spec["key"],
+                    join=tuple(
+                        SourceJoinRule(
+                            self.criteria(rule["criteria"], pointer_join(pointer_join(pointer_join(pointer, "join"), i), "criteria")),
+                            self.loc(pointer_join(pointer_join(pointer, "join"), i)),
+                        )
+                        for i, rule in enumerate(spec.get("join", []))
+                    ),
+                    project=spec.get("project", True),
+                    flows=self.import_flows(spec["attributes"], pointer_join(pointer, "attributes")),
+                    loc=self.loc(pointer, key=True),
+                )
+            )
+        return tuple(result)
+
+    # ------------------------------------------------------------------ whole spec
+
+    def build(self) -> ConnectorSpec:
+        data = self.doc.data
+        scripts = self.scripts(data.get("scripts"))
+        sharepoint = self.sharepoint(data.get("sharepoint"))
+        object_types = self.object_types(data.get("schema", {}))
+        partitions = self.partitions(data.get("partitions"), object_types)
+        deprovisioning = data.get("deprovisioning", {})
+        return ConnectorSpec(
+            api_version=data["apiVersion"],
+            name=data["name"],
+            description=data.get("description"),
+            type=ConnectorType(data["type"]),
+            mim=self.mim(data.get("mim", {})),
+            connectivity=self.connectivity(data.get("connectivity", {}), sharepoint, scripts, data["name"]),
+            capabilities=self.capabilities(data.get("capabilities", {})),
+            parameters=self.parameters(data.get("parameters", {})),
+            scripts=scripts,
+            sharepoint=sharepoint,
+            object_types=object_types,
+            partitions=partitions,
+            run_profiles=self.run_profiles(data.get("runProfiles"), partitions),
+            connector_filter=self.connector_filter(data.get("connectorFilter", [])),
+            join=self.join(data.get("join", [])),
+            projection=self.projection(data.get("projection", [])),
+            deprovisioning=Deprovisioning(
+                DeprovisioningAction(deprovisioning.get("action", schema_default("deprovisioning", "action"))),
+                deprovisioning.get("recallAttributes", schema_default("deprovisioning", "recallAttributes")),
+            ),
+            import_flows=self.flow_sets(data.get("importFlows", []), "importFlows", self.import_flows, ImportFlowSet),
+            export_flows=self.flow_sets(data.get("exportFlows", []), "exportFlows", self.export_flows, ExportFlowSet),
+            provisioning_hierarchy=frozen(data.get("provisioningHierarchy", {})),
+            mv_object_types=self.mv_object_types(data.get("metaverse")),
+            sources=self.sources(data.get("sources")),
+            environment=self.environment,
+            environments=tuple(data.get("environments", {})),
+            path=self.doc.path,
+            loc=self.loc(""),
+        )
+
+
+def build_model(doc: Document, environment: str | None = None) -> tuple[ConnectorSpec, list[Diagnostic]]:
+    """Build the model of a schema-valid document; returns it with the builder's findings."""
+    builder = _Builder(doc, environment)
+    spec = builder.build()
+    return spec, builder.diagnostics

@@ -1,0 +1,239 @@
+"""What the "PowerShell (Microsoft)" connector itself declares: its type identity, its
+built-in parameters page by page (labels and dividers included, in the connector's order),
+how spec fields map onto them, and the names scripts may read.
+
+The MA export writer, the script generator and the validator all read this one table, so a
+parameter name exists in exactly one place. Source: the connector's parameter definitions
+as they appear in a real export (Lync/Skype template, connector build 1.0.419.911).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CATEGORY = "Extensible2"
+SUBTYPE = "PowerShell (Microsoft)"
+LIST_NAME = "PowerShell (Microsoft)"
+COMPANY = "Microsoft"
+ASSEMBLY = "Microsoft.IAM.Connector.PowerShell.dll"
+
+PAGES = ("connectivity", "global", "capabilities", "partition", "run-step")
+SUFFIX = {"global": "_Global", "partition": "_Partition", "run-step": "_RunStep"}
+
+LOGON_TYPES = "None,LogOnInteractive,LogOnNetwork,LogOnBatch,LogOnService,LogOnNetworkClearText"
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterDefinition:
+    """One entry of ``parameter-definitions``. Labels and dividers have no name."""
+
+    use: str
+    type: str  # string, encrypted-string, text, checkbox, drop-down, label, divider
+    name: str = ""
+    text: str = ""
+    validation: str = ""
+    default: str = ""
+
+
+def _label(use: str, text: str) -> ParameterDefinition:
+    return ParameterDefinition(use, "label", text=text)
+
+
+def _divider(use: str) -> ParameterDefinition:
+    return ParameterDefinition(use, "divider")
+
+
+def _string(use: str, name: str) -> ParameterDefinition:
+    return ParameterDefinition(use, "string", name)
+
+
+def _text(use: str, name: str) -> ParameterDefinition:
+    return ParameterDefinition(use, "text", name)
+
+
+def _checkbox(use: str, name: str, default: str = "") -> ParameterDefinition:
+    return ParameterDefinition(use, "checkbox", name, default=default)
+
+
+def _dropdown(use: str, name: str, values: str, default: str) -> ParameterDefinition:
+    return ParameterDefinition(use, "drop-down", name, validation=values, default=default)
+
+
+CONNECTIVITY = (
+    _label("connectivity", "To create a connector, specify parameters as appropriate to your target system"),
+    _divider("connectivity"),
+    _string("connectivity", "Server"),
+    _divider("connectivity"),
+    _string("connectivity", "Domain"),
+    _string("connectivity", "User"),
+    ParameterDefinition("connectivity", "encrypted-string", "Password"),
+    _divider("connectivity"),
+    _label(
+        "connectivity",
+        "With Impersonate Connector Account, each PowerShell script will execute in its own runspace with the credentials provided above",
+    ),
+    _checkbox("connectivity", "Impersonate Connector Account"),
+    _checkbox("connectivity", "Load User Profile When Impersonating"),
+    _dropdown("connectivity", "Logon Type When Impersonating", LOGON_TYPES, "None"),
+    _divider("connectivity"),
+    _checkbox("connectivity", "Signed Scripts Only"),
+    _divider("connectivity"),
+    _string("connectivity", "Common Module Script Name (with extension)"),
+    _text("connectivity", "Common Module Script"),
+    _divider("connectivity"),
+    _text("connectivity", "Validation Script"),
+    _text("connectivity", "Schema Script"),
+    _divider("connectivity"),
+    _label("connectivity", "Provide additional parameter names in the below fields (Multiple names must be separated by comma)"),
+    _string("connectivity", "Additional Config Parameter Names"),
+    _string("connectivity", "Additional Encrypted Config Parameter Names"),
+)
+
+GLOBAL = (
+    _text("global", "Partition Script"),
+    _text("global", "Hierarchy Script"),
+    _text("global", "Begin Import Script"),
+    _text("global", "Import Script"),
+    _text("global", "End Import Script"),
+    _text("global", "Begin Export Script"),
+    _text("global", "Export Script"),
+    _text("global", "End Export Script"),
+    _divider("global"),
+    _text("global", "Begin Password Script"),
+    _text("global", "Password Extension Script"),
+    _text("global", "End Password Script"),
+    _divider("global"),
+    _label("global", "Additional Configuration Parameters"),
+)
+
+# Capability parameter name → (spec field under `capabilities`, parameter type).
+CAPABILITY_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("Distinguished Name Style", "distinguishedNameStyle"),
+    ("Export Type", "exportType"),
+    ("Data Normalization", "dataNormalization"),
+    ("Object Confirmation", "objectConfirmation"),
+    ("Use DN As Anchor (Only LDAP style DN)", "dnAsAnchor"),
+    ("Concurrent Operations Of Several Connectors", "concurrentOperations"),
+    ("Partitions (Only LDAP style DN)", "partitions"),
+    ("Hierarchy (Only LDAP style DN)", "hierarchy"),
+    ("Enable Import", "import"),
+    ("Enable Delta Import", "deltaImport"),
+    ("Enable Export", "export"),
+    ("Enable Full Export", "fullExport"),
+    ("No Reference Values In First Export Pass", "noReferenceValuesInFirstExportPass"),
+    ("Enable Object Rename", "objectRename"),
+    ("Delete-Add As Replace", "deleteAddAsReplace"),
+    ("Enable Password operations", "passwordOperations"),
+    ("Enable Export Password In First Pass", "exportPasswordInFirstPass"),
+)
+
+CAPABILITIES = (
+    _label("capabilities", "Please define the capabilities of the Connector and the Connected System"),
+    _divider("capabilities"),
+    _dropdown("capabilities", "Distinguished Name Style", "None,Generic,Ldap", "Ldap"),
+    _dropdown(
+        "capabilities", "Export Type", "AttributeUpdate,AttributeReplace,ObjectReplace,MultivaluedReferenceAttributeUpdate", "AttributeUpdate"
+    ),
+    _dropdown("capabilities", "Data Normalization", "None,Uppercase,RemoveAccents,Both", "None"),
+    _dropdown("capabilities", "Object Confirmation", "Normal,NoDeleteConfirmation,NoAddAndDeleteConfirmation", "Normal"),
+    _divider("capabilities"),
+    _checkbox("capabilities", "Use DN As Anchor (Only LDAP style DN)", "0"),
+    _checkbox("capabilities", "Concurrent Operations Of Several Connectors", "1"),
+    _divider("capabilities"),
+    _checkbox("capabilities", "Partitions (Only LDAP style DN)", "0"),
+    _checkbox("capabilities", "Hierarchy (Only LDAP style DN)", "0"),
+    _divider("capabilities"),
+    _checkbox("capabilities", "Enable Import", "1"),
+    _checkbox("capabilities", "Enable Delta Import", "0"),
+    _divider("capabilities"),
+    _checkbox("capabilities", "Enable Export", "0"),
+    _checkbox("capabilities", "Enable Full Export", "0"),
+    _checkbox("capabilities", "No Reference Values In First Export Pass", "0"),
+    _checkbox("capabilities", "Enable Object Rename", "0"),
+    _checkbox("capabilities", "Delete-Add As Replace", "0"),
+    _divider("capabilities"),
+    _checkbox("capabilities", "Enable Password operations", "0"),
+    _checkbox("capabilities", "Enable Export Password In First Pass", "0"),
+)
+
+PARTITION = (
+    _divider("partition"),
+    _string("partition", "Partition Server"),
+    _divider("partition"),
+    _string("partition", "Partition Domain"),
+    _string("partition", "Partition User"),
+    ParameterDefinition("partition", "encrypted-string", "Partition Password"),
+    _divider("partition"),
+    _label(
+        "partition",
+        "With Partition Impersonate Connector Account, each PowerShell script will execute in its own runspace with the credentials provided above",
+    ),
+    _checkbox("partition", "Partition Impersonate Connector Account"),
+    _checkbox("partition", "Partition Load User Profile When Impersonating"),
+    _dropdown("partition", "Partition Logon Type When Impersonating", LOGON_TYPES, "None"),
+    _divider("partition"),
+    _text("partition", "Partition Validation Script"),
+    _divider("partition"),
+    _label("partition", "Additional Configuration Parameters"),
+)
+
+RUN_STEP = (
+    _label("run-step", "RunStep Specific Configuration"),
+    _divider("run-step"),
+    _label("run-step", "Additional Configuration Parameters"),
+)
+
+# Script slot in the spec's `scripts:` → the connector parameter that holds its text.
+SCRIPT_PARAMETERS: dict[str, str] = {
+    "commonModule": "Common Module Script",
+    "validation": "Validation Script",
+    "schema": "Schema Script",
+    "partition": "Partition Script",
+    "hierarchy": "Hierarchy Script",
+    "partitionValidation": "Partition Validation Script",
+    "beginImport": "Begin Import Script",
+    "import": "Import Script",
+    "endImport": "End Import Script",
+    "beginExport": "Begin Export Script",
+    "export": "Export Script",
+    "endExport": "End Export Script",
+    "beginPassword": "Begin Password Script",
+    "password": "Password Extension Script",
+    "endPassword": "End Password Script",
+}
+
+BUILTIN_PARAMETER_NAMES: frozenset[str] = frozenset(
+    d.name for d in CONNECTIVITY + GLOBAL + CAPABILITIES + PARTITION + RUN_STEP if d.name
+)
+
+# Names the scripts maforge generates for `spo-user-profiles` read for themselves; a
+# spec parameter of the same name would be shadowed or would shadow them.
+SPO_RESERVED_PARAMETER_NAMES: frozenset[str] = frozenset(
+    {
+        "TenantName",
+        "TenantId",
+        "ClientId",
+        "CertificateThumbprint",
+        "AuthMode",
+        "UserAgent",
+        "DeltaStrategy",
+        "LogLevel",
+    }
+)
+
+
+def scoped_name(name: str, page: str) -> str:
+    """The name a script reads: ``AdminUrl`` on the global page is ``AdminUrl_Global``."""
+    return f"{name}{SUFFIX[page]}"
+
+
+def reserved_names(connector_type: str) -> frozenset[str]:
+    """Every parameter name a spec may not declare for this connector type.
+
+    Compare without regard to case: whether the connector's ``$ConfigParameters``
+    collection is case-sensitive is not documented (unverified), so a name that differs
+    from a reserved one only in case is refused under either behaviour."""
+    names = set(BUILTIN_PARAMETER_NAMES)
+    if connector_type == "spo-user-profiles":
+        names |= SPO_RESERVED_PARAMETER_NAMES
+    return frozenset(names)

@@ -1,0 +1,678 @@
+"""Stage 2b: the semantic rules a JSON Schema cannot express.
+
+Each rule is a small function registered with a code and a one-line title (the reference
+docs list them from :data:`RULES`). A rule reads the model and yields diagnostics; rules
+never depend on each other, so adding one touches nothing else.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from maforge.connectors.spo import catalogue
+
+from . import psconnector
+from .diagnostics import Diagnostic, Severity
+from .loader import Document
+from .model import (
+    Access,
+    ConnectorSpec,
+    ConnectorType,
+    CsObjectType,
+    Loc,
+    MappingKind,
+    MvObjectType,
+    Source,
+    SourceType,
+    ValueMapping,
+)
+
+SECRET_REFERENCE = re.compile(r"^\$\{(env|file):[^}]+\}$")
+SECRET_LOOKING_NAME = re.compile(r"(password|passwd|secret|token|apikey|api_key|privatekey|private_key)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    title: str
+    check: Callable[[RuleContext], Iterable[Diagnostic]]
+
+
+RULES: list[Rule] = []
+
+
+def rule(code: str, title: str) -> Callable[[Callable[[RuleContext], Iterable[Diagnostic]]], Callable[[RuleContext], Iterable[Diagnostic]]]:
+    def register(check: Callable[[RuleContext], Iterable[Diagnostic]]) -> Callable[[RuleContext], Iterable[Diagnostic]]:
+        RULES.append(Rule(code, title, check))
+        return check
+
+    return register
+
+
+class RuleContext:
+    """What a rule gets: the model, and helpers that turn a finding into a diagnostic."""
+
+    def __init__(self, spec: ConnectorSpec, doc: Document):
+        self.spec = spec
+        self.doc = doc
+
+    def at(self, severity: Severity, code: str, message: str, loc: Loc) -> Diagnostic:
+        return Diagnostic(severity, code, message, loc.file, loc.position, loc.pointer)
+
+    def error(self, code: str, message: str, loc: Loc) -> Diagnostic:
+        return self.at(Severity.ERROR, code, message, loc)
+
+    def warning(self, code: str, message: str, loc: Loc) -> Diagnostic:
+        return self.at(Severity.WARNING, code, message, loc)
+
+    def field(self, pointer: str) -> Loc:
+        """The location of the key at ``pointer`` (or its nearest written parent)."""
+        return Loc(self.doc.display, pointer, self.doc.position(pointer, key=True))
+
+    def in_expression(self, mapping: ValueMapping, offset: int) -> Loc:
+        """The location of character ``offset`` of an expression mapping."""
+        position = self.doc.string_position(mapping.loc.pointer, offset)
+        return Loc(mapping.loc.file, mapping.loc.pointer, position)
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    options = list(choices)
+    same_case = [c for c in options if c.lower() == name.lower()]
+    if same_case:
+        return f" (did you mean '{same_case[0]}'? names are case-sensitive)"
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.7)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _duplicates_ignoring_case(names: Iterable[tuple[str, Loc]]) -> Iterator[tuple[str, str, Loc]]:
+    seen: dict[str, str] = {}
+    for name, loc in names:
+        lowered = name.lower()
+        if lowered in seen:
+            yield name, seen[lowered], loc
+        else:
+            seen[lowered] = name
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@rule("MF201", "object type and attribute names are unique, ignoring case")
+def unique_names(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for name, first, loc in _duplicates_ignoring_case((t.name, t.loc) for t in ctx.spec.object_types):
+        yield ctx.error("MF201", f"object type '{name}' differs from '{first}' only in case: MIM treats them as one", loc)
+    for object_type in ctx.spec.object_types:
+        for name, first, loc in _duplicates_ignoring_case((a.name, a.loc) for a in object_type.attributes):
+            yield ctx.error(
+                "MF201", f"attribute '{name}' of '{object_type.name}' differs from '{first}' only in case: MIM treats them as one", loc
+            )
+    for name, first, loc in _duplicates_ignoring_case((t.name, t.loc) for t in ctx.spec.mv_object_types):
+        yield ctx.error("MF201", f"metaverse object type '{name}' differs from '{first}' only in case", loc)
+    for mv_type in ctx.spec.mv_object_types:
+        for name, first, loc in _duplicates_ignoring_case((a.name, a.loc) for a in mv_type.attributes):
+            yield ctx.error("MF201", f"metaverse attribute '{name}' of '{mv_type.name}' differs from '{first}' only in case", loc)
+
+
+@rule("MF202", "every anchor attribute exists and can be imported")
+def anchors(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for object_type in ctx.spec.object_types:
+        names = [a.name for a in object_type.attributes]
+        for anchor in object_type.anchor:
+            attribute = object_type.attribute(anchor)
+            if attribute is None:
+                yield ctx.error(
+                    "MF202",
+                    f"anchor '{anchor}' is not an attribute of '{object_type.name}'{did_you_mean(anchor, names)}",
+                    object_type.anchor_loc,
+                )
+            elif attribute.access is Access.EXPORT_ONLY:
+                yield ctx.error("MF202", f"anchor '{anchor}' is ExportOnly: the connector must import the anchor", object_type.anchor_loc)
+            elif attribute.multi_valued:
+                yield ctx.error("MF202", f"anchor '{anchor}' is multi-valued: an anchor holds one value", object_type.anchor_loc)
+        if len(set(object_type.anchor)) != len(object_type.anchor):
+            yield ctx.error("MF202", f"the anchor of '{object_type.name}' names the same attribute twice", object_type.anchor_loc)
+
+
+# --------------------------------------------------------------------------- references
+
+
+class _Names:
+    """Resolves object type and attribute names on both sides, with 'did you mean'."""
+
+    def __init__(self, ctx: RuleContext):
+        self.ctx = ctx
+
+    def cs_type(self, name: str, loc: Loc) -> tuple[CsObjectType | None, list[Diagnostic]]:
+        found = self.ctx.spec.object_type(name)
+        if found is not None:
+            return found, []
+        choices = [t.name for t in self.ctx.spec.object_types]
+        return None, [self.ctx.error("MF210", f"unknown object type '{name}'{did_you_mean(name, choices)}", loc)]
+
+    def mv_type(self, name: str, loc: Loc) -> tuple[MvObjectType | None, list[Diagnostic]]:
+        found = self.ctx.spec.mv_object_type(name)
+        if found is not None:
+            return found, []
+        if not self.ctx.spec.mv_object_types:
+            return None, [
+                self.ctx.error("MF212", f"metaverse object type '{name}' is not declared: add it under metaverse.objectTypes", loc)
+            ]
+        choices = [t.name for t in self.ctx.spec.mv_object_types]
+        return None, [self.ctx.error("MF212", f"unknown metaverse object type '{name}'{did_you_mean(name, choices)}", loc)]
+
+
+def _mapping_sources(ctx: RuleContext, mapping: ValueMapping) -> Iterator[tuple[str, Loc]]:
+    """The attributes a mapping reads, each with the best location for a message."""
+    if mapping.kind is MappingKind.EXPRESSION and mapping.expression is not None:
+        for ref in mapping.expression.attributes():
+            yield ref.name, ctx.in_expression(mapping, ref.offset)
+    else:
+        for name in mapping.source_attributes():
+            yield name, mapping.loc
+
+
+def _check_cs_sources(ctx: RuleContext, mapping: ValueMapping, object_type: CsObjectType, what: str) -> Iterator[Diagnostic]:
+    names = [a.name for a in object_type.attributes]
+    for name, loc in _mapping_sources(ctx, mapping):
+        attribute = object_type.attribute(name)
+        if attribute is None:
+            yield ctx.error("MF211", f"{what} reads '{name}', which is not an attribute of '{object_type.name}'{did_you_mean(name, names)}", loc)
+        elif attribute.access is Access.EXPORT_ONLY:
+            yield ctx.error("MF215", f"{what} reads '{name}', which is ExportOnly: it is never imported", loc)
+
+
+def _check_mv_sources(ctx: RuleContext, mapping: ValueMapping, mv_type: MvObjectType, what: str) -> Iterator[Diagnostic]:
+    names = [a.name for a in mv_type.attributes]
+    for name, loc in _mapping_sources(ctx, mapping):
+        if mv_type.attribute(name) is None:
+            yield ctx.error(
+                "MF213", f"{what} reads '{name}', which is not an attribute of metaverse type '{mv_type.name}'{did_you_mean(name, names)}", loc
+            )
+
+
+@rule("MF210", "rules name object types and attributes that exist")
+def references(ctx: RuleContext) -> Iterator[Diagnostic]:
+    names = _Names(ctx)
+    spec = ctx.spec
+    for partition in spec.partitions:
+        for type_name in partition.object_types:
+            _, problems = names.cs_type(type_name, partition.loc)
+            yield from problems
+    for alternative in spec.connector_filter:
+        object_type, problems = names.cs_type(alternative.cs_object_type, alternative.loc)
+        yield from problems
+        if object_type is None:
+            continue
+        attr_names = [a.name for a in object_type.attributes]
+        for condition in alternative.conditions:
+            if object_type.attribute(condition.attribute) is None:
+                yield ctx.error(
+                    "MF211",
+                    f"connector filter tests '{condition.attribute}', which is not an attribute of '{object_type.name}'"
+                    f"{did_you_mean(condition.attribute, attr_names)}",
+                    condition.loc,
+                )
+            if condition.operator not in ("present", "not-present") and condition.value is None:
+                yield ctx.error("MF211", f"connector filter condition '{condition.operator}' needs a value", condition.loc)
+    for join in spec.join:
+        object_type, problems = names.cs_type(join.cs_object_type, join.loc)
+        yield from problems
+        mv_type = None
+        if join.mv_object_type is not None:
+            mv_type, problems = names.mv_type(join.mv_object_type, join.loc)
+            yield from problems
+        for criterion in join.criteria:
+            if object_type is not None:
+                yield from _check_cs_sources(ctx, criterion.mapping, object_type, "join rule")
+            if mv_type is not None and mv_type.attribute(criterion.mv_attribute) is None:
+                choices = [a.name for a in mv_type.attributes]
+                yield ctx.error(
+                    "MF213",
+                    f"join rule searches '{criterion.mv_attribute}', which is not an attribute of metaverse type '{mv_type.name}'"
+                    f"{did_you_mean(criterion.mv_attribute, choices)}",
+                    criterion.loc,
+                )
+            elif mv_type is None and join.mv_object_type is None and spec.mv_object_types:
+                if not any(t.attribute(criterion.mv_attribute) for t in spec.mv_object_types):
+                    every = [a.name for t in spec.mv_object_types for a in t.attributes]
+                    yield ctx.error(
+                        "MF213",
+                        f"join rule searches '{criterion.mv_attribute}', which no metaverse object type has"
+                        f"{did_you_mean(criterion.mv_attribute, every)}",
+                        criterion.loc,
+                    )
+    for projection in spec.projection:
+        _, problems = names.cs_type(projection.cs_object_type, projection.loc)
+        yield from problems
+        if projection.mv_object_type is not None:
+            _, problems = names.mv_type(projection.mv_object_type, projection.loc)
+            yield from problems
+    for flow_set in spec.import_flows:
+        object_type, problems = names.cs_type(flow_set.cs_object_type, flow_set.loc)
+        yield from problems
+        mv_type, problems = names.mv_type(flow_set.mv_object_type, flow_set.loc)
+        yield from problems
+        for flow in flow_set.flows:
+            if object_type is not None:
+                yield from _check_cs_sources(ctx, flow.mapping, object_type, f"import flow into '{flow.target}'")
+            if mv_type is not None and mv_type.attribute(flow.target) is None:
+                choices = [a.name for a in mv_type.attributes]
+                yield ctx.error(
+                    "MF213",
+                    f"import flow into '{flow.target}', which is not an attribute of metaverse type '{mv_type.name}'"
+                    f"{did_you_mean(flow.target, choices)}",
+                    flow.loc,
+                )
+    for flow_set in spec.export_flows:
+        object_type, problems = names.cs_type(flow_set.cs_object_type, flow_set.loc)
+        yield from problems
+        mv_type, problems = names.mv_type(flow_set.mv_object_type, flow_set.loc)
+        yield from problems
+        for flow in flow_set.flows:
+            if mv_type is not None:
+                yield from _check_mv_sources(ctx, flow.mapping, mv_type, f"export flow into '{flow.target}'")
+            if object_type is None:
+                continue
+            target = object_type.attribute(flow.target)
+            if target is None:
+                choices = [a.name for a in object_type.attributes]
+                yield ctx.error(
+                    "MF211",
+                    f"export flow into '{flow.target}', which is not an attribute of '{object_type.name}'{did_you_mean(flow.target, choices)}",
+                    flow.loc,
+                )
+            elif target.access is Access.IMPORT_ONLY:
+                yield ctx.error("MF214", f"export flow into '{flow.target}', which is ImportOnly: the connector never exports it", flow.loc)
+
+
+@rule("MF216", "each pair of object types has one flow set per direction; no flow target twice")
+def flow_sets_unique(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for sets, direction in ((ctx.spec.import_flows, "import"), (ctx.spec.export_flows, "export")):
+        seen: set[tuple[str, str]] = set()
+        for flow_set in sets:
+            pair = (flow_set.cs_object_type, flow_set.mv_object_type)
+            if pair in seen:
+                yield ctx.error(
+                    "MF216",
+                    f"a second {direction} flow set for {flow_set.cs_object_type} ↔ {flow_set.mv_object_type}: merge it into the first",
+                    flow_set.loc,
+                )
+            seen.add(pair)
+            for name, first, loc in _duplicates_ignoring_case((f.target, f.loc) for f in flow_set.flows):
+                yield ctx.error("MF216", f"flows into '{name}' and '{first}' differ only in case: they are the same attribute", loc)
+    export_targets: dict[tuple[str, str], str] = {}
+    for flow_set in ctx.spec.export_flows:
+        for flow in flow_set.flows:
+            key = (flow_set.cs_object_type, flow.target)
+            if key in export_targets and export_targets[key] != flow_set.mv_object_type:
+                yield ctx.error(
+                    "MF216",
+                    f"'{flow.target}' of '{flow_set.cs_object_type}' already has an export flow from '{export_targets[key]}': "
+                    "MIM allows one export flow per connector-space attribute",
+                    flow.loc,
+                )
+            export_targets.setdefault(key, flow_set.mv_object_type)
+
+
+# --------------------------------------------------------------------------- capabilities
+
+
+@rule("MF220", "capability combinations MIM accepts")
+def capability_combinations(ctx: RuleContext) -> Iterator[Diagnostic]:
+    caps = ctx.spec.capabilities
+
+    def at(field_name: str) -> Loc:
+        return ctx.field(f"/capabilities/{field_name}")
+
+    for field_name in ("partitions", "hierarchy", "dnAsAnchor"):
+        if caps.spec_value(field_name) and caps.distinguished_name_style != "Ldap":
+            yield ctx.error(
+                "MF220",
+                f"capabilities.{field_name} needs distinguishedNameStyle: Ldap (it is {caps.distinguished_name_style}): "
+                "MIM offers it only for LDAP-style DNs",
+                at(field_name),
+            )
+    if caps.delta_import and not caps.import_:
+        yield ctx.error("MF220", "capabilities.deltaImport needs capabilities.import", at("deltaImport"))
+    if caps.full_export and not caps.export:
+        yield ctx.error("MF220", "capabilities.fullExport needs capabilities.export", at("fullExport"))
+    if caps.export_password_in_first_pass and not caps.password_operations:
+        yield ctx.error("MF220", "capabilities.exportPasswordInFirstPass needs capabilities.passwordOperations", at("exportPasswordInFirstPass"))
+    if not caps.import_ and not caps.export:
+        yield ctx.error("MF220", "the connector neither imports nor exports: enable capabilities.import or capabilities.export", at("import"))
+
+
+@rule("MF223", "rules and run steps only use what the capabilities enable")
+def capability_use(ctx: RuleContext) -> Iterator[Diagnostic]:
+    spec = ctx.spec
+    caps = spec.capabilities
+    if not caps.export:
+        for flow_set in spec.export_flows:
+            yield ctx.error("MF223", "export flows need capabilities.export: true", flow_set.loc)
+    if not caps.import_:
+        for item in (*spec.import_flows, *spec.join, *spec.projection):
+            yield ctx.error("MF223", "import flows, join and projection rules need capabilities.import: true", item.loc)
+    if len(spec.partitions) > 1 and not caps.partitions:
+        yield ctx.error("MF223", "several partitions need capabilities.partitions: true", spec.partitions[1].loc)
+    if spec.provisioning_hierarchy and not caps.hierarchy:
+        yield ctx.error("MF223", "provisioningHierarchy needs capabilities.hierarchy: true", spec.loc)
+    for partition in spec.partitions:
+        if (partition.include or partition.exclude) and not caps.hierarchy:
+            yield ctx.error("MF223", f"container selection in partition '{partition.key}' needs capabilities.hierarchy: true", partition.loc)
+    for profile in spec.run_profiles:
+        for step in profile.steps:
+            if step.type.imports and not caps.import_:
+                yield ctx.error("MF223", f"'{profile.name}' imports, but capabilities.import is false", step.loc)
+            if step.type.delta_import and not caps.delta_import:
+                yield ctx.error("MF223", f"'{profile.name}' runs a delta import, but capabilities.deltaImport is false", step.loc)
+            if step.type.exports and not caps.export:
+                yield ctx.error("MF223", f"'{profile.name}' exports, but capabilities.export is false", step.loc)
+
+
+@rule("MF222", "run steps name partitions that exist")
+def run_step_partitions(ctx: RuleContext) -> Iterator[Diagnostic]:
+    keys = [p.key for p in ctx.spec.partitions]
+    for profile in ctx.spec.run_profiles:
+        for step in profile.steps:
+            if step.partition and ctx.spec.partition(step.partition) is None:
+                yield ctx.error(
+                    "MF222", f"'{profile.name}' runs against partition '{step.partition}', which is not declared{did_you_mean(step.partition, keys)}", step.loc
+                )
+            if step.type.syncs_only and step.page_size is not None:
+                yield ctx.warning("MF222", f"'{profile.name}': pageSize has no effect on a synchronization step", step.loc)
+
+
+# --------------------------------------------------------------------------- parameters and secrets
+
+
+@rule("MF231", "parameter names do not collide with the connector's own")
+def parameter_names(ctx: RuleContext) -> Iterator[Diagnostic]:
+    reserved = {name.lower(): name for name in psconnector.reserved_names(ctx.spec.type.value)}
+    for parameter in ctx.spec.parameters:
+        clash = reserved.get(parameter.name.lower())
+        if clash is not None:
+            whose = "maforge's generated SPO scripts" if clash in psconnector.SPO_RESERVED_PARAMETER_NAMES else "the connector"
+            yield ctx.error("MF231", f"parameter '{parameter.name}' collides with '{clash}', a name {whose} already uses: rename it", parameter.loc)
+        for page in ("global", "partition", "run-step"):
+            scoped = psconnector.scoped_name(parameter.name, page).lower()
+            if scoped in reserved:
+                yield ctx.error("MF231", f"parameter '{parameter.name}' becomes '{reserved[scoped]}', a built-in name: rename it", parameter.loc)
+    for name, first, loc in _duplicates_ignoring_case((p.name, p.loc) for p in ctx.spec.parameters):
+        yield ctx.error("MF231", f"parameters '{name}' and '{first}' differ only in case: the connector cannot tell them apart", loc)
+
+
+@rule("MF232", "partition and run-step values name declared parameters")
+def parameter_values(ctx: RuleContext) -> Iterator[Diagnostic]:
+    declared = [p.name for p in ctx.spec.parameters]
+    places = [(f"partition '{p.key}'", p.parameters, p.loc) for p in ctx.spec.partitions]
+    places += [(f"run profile '{r.name}'", s.parameters, s.loc) for r in ctx.spec.run_profiles for s in r.steps]
+    for where, values, loc in places:
+        for name in values:
+            if ctx.spec.parameter(name) is None:
+                yield ctx.error(
+                    "MF232", f"{where} sets '{name}', which is not declared under parameters{did_you_mean(name, declared)}", loc
+                )
+
+
+@rule("MF230", "secrets are given by reference, never written into the spec")
+def literal_secrets(ctx: RuleContext) -> Iterator[Diagnostic]:
+    spec = ctx.spec
+    for parameter in spec.parameters:
+        if parameter.encrypted:
+            if parameter.value is not None and not SECRET_REFERENCE.match(parameter.value):
+                yield ctx.error(
+                    "MF230",
+                    f"encrypted parameter '{parameter.name}' holds a literal value: give it as ${{env:NAME}} or ${{file:PATH}}",
+                    parameter.loc,
+                )
+        elif SECRET_LOOKING_NAME.search(parameter.name):
+            yield ctx.warning(
+                "MF230",
+                f"parameter '{parameter.name}' looks like a secret but is not encrypted: set 'encrypted: true' "
+                "so MIM stores it encrypted and never exports it",
+                parameter.loc,
+            )
+    encrypted = {p.name for p in spec.parameters if p.encrypted}
+    places = [(p.parameters, p.loc) for p in spec.partitions] + [(s.parameters, s.loc) for r in spec.run_profiles for s in r.steps]
+    for values, loc in places:
+        for name, value in values.items():
+            if name in encrypted and value and not SECRET_REFERENCE.match(value):
+                yield ctx.error("MF230", f"'{name}' is encrypted: give its value as ${{env:NAME}} or ${{file:PATH}}", loc)
+
+
+# --------------------------------------------------------------------------- scripts
+
+
+@rule("MF250", "script files exist, are UTF-8 and fit the capabilities")
+def script_files(ctx: RuleContext) -> Iterator[Diagnostic]:
+    caps = ctx.spec.capabilities
+    for script in ctx.spec.scripts:
+        try:
+            script.path.read_bytes().decode("utf-8-sig")
+        except FileNotFoundError:
+            yield ctx.error("MF250", f"script file '{script.written}' does not exist (looked for {script.path})", script.loc)
+            continue
+        except IsADirectoryError:
+            yield ctx.error("MF250", f"script path '{script.written}' is a folder, not a file", script.loc)
+            continue
+        except UnicodeDecodeError:
+            yield ctx.error("MF250", f"script file '{script.written}' is not UTF-8: save it as UTF-8", script.loc)
+            continue
+        except OSError as error:
+            yield ctx.error("MF250", f"cannot read script file '{script.written}': {error.strerror or error}", script.loc)
+            continue
+        needs = {
+            "partition": ("partitions", caps.partitions),
+            "partitionValidation": ("partitions", caps.partitions),
+            "hierarchy": ("hierarchy", caps.hierarchy),
+            "beginPassword": ("passwordOperations", caps.password_operations),
+            "password": ("passwordOperations", caps.password_operations),
+            "endPassword": ("passwordOperations", caps.password_operations),
+            "beginExport": ("export", caps.export),
+            "export": ("export", caps.export),
+            "endExport": ("export", caps.export),
+            "beginImport": ("import", caps.import_),
+            "import": ("import", caps.import_),
+            "endImport": ("import", caps.import_),
+        }
+        if script.slot in needs and not needs[script.slot][1]:
+            yield ctx.warning(
+                "MF250", f"the {script.slot} script never runs: capabilities.{needs[script.slot][0]} is false", script.loc
+            )
+    slots = {s.slot for s in ctx.spec.scripts}
+    if ctx.spec.type is ConnectorType.POWERSHELL:
+        for slot, needed in (("schema", True), ("import", caps.import_), ("export", caps.export)):
+            if needed and slot not in slots:
+                yield ctx.error("MF250", f"scripts.{slot} is missing: the connector cannot work without it", ctx.spec.loc)
+
+
+# --------------------------------------------------------------------------- expressions and flows
+
+
+@rule("MF241", "expression and scripted flows have a rules extension in MIM")
+def rules_extension(ctx: RuleContext) -> Iterator[Diagnostic]:
+    if ctx.spec.mim.rules_extension is not None:
+        return
+    needs: list[Loc] = []
+    for flow_set in (*ctx.spec.import_flows, *ctx.spec.export_flows):
+        needs += [f.loc for f in flow_set.flows if f.mapping.kind in (MappingKind.EXPRESSION, MappingKind.SCRIPT)]
+    for join in ctx.spec.join:
+        needs += [c.loc for c in join.criteria if c.mapping.kind in (MappingKind.EXPRESSION, MappingKind.SCRIPT)]
+        if join.resolution_script:
+            needs.append(join.loc)
+    needs += [p.loc for p in ctx.spec.projection if p.scripted]
+    needs += [a.loc for a in ctx.spec.connector_filter if a.scripted]
+    if needs:
+        count = len(needs)
+        yield ctx.warning(
+            "MF241",
+            f"{count} rule{'s' if count != 1 else ''} run{'' if count != 1 else 's'} in a MIM rules extension (expression or scripted), "
+            "but mim.rulesExtension names none: MIM will not run them until one is configured",
+            needs[0],
+        )
+
+
+@rule("MF242", "flows into single-valued attributes do not carry lists")
+def value_shapes(ctx: RuleContext) -> Iterator[Diagnostic]:
+    spec = ctx.spec
+    for flow_set in spec.export_flows:
+        object_type = spec.object_type(flow_set.cs_object_type)
+        mv_type = spec.mv_object_type(flow_set.mv_object_type)
+        if object_type is None or mv_type is None:
+            continue
+        for flow in flow_set.flows:
+            target = object_type.attribute(flow.target)
+            if target is None or flow.mapping.kind is not MappingKind.DIRECT:
+                continue
+            source = mv_type.attribute(flow.mapping.source or "")
+            if source is not None and source.multi_valued and not target.multi_valued:
+                yield ctx.error(
+                    "MF242",
+                    f"multi-valued '{source.name}' flows directly into single-valued '{target.name}': "
+                    "use an expression such as Join(\";\", [" + source.name + "]) or make the target multi-valued",
+                    flow.loc,
+                )
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _csv_header(ctx: RuleContext, source: Source) -> tuple[list[str] | None, list[Diagnostic]]:
+    if source.path is None:
+        return None, []
+    try:
+        with open(source.path, encoding=source.encoding, newline="") as handle:
+            first = handle.readline()
+    except FileNotFoundError:
+        return None, [
+            ctx.warning(
+                "MF260", f"source '{source.name}': file '{source.written_path}' does not exist yet (looked for {source.path})", source.loc
+            )
+        ]
+    except (OSError, UnicodeDecodeError, LookupError) as error:
+        return None, [ctx.error("MF260", f"source '{source.name}': cannot read '{source.written_path}': {error}", source.loc)]
+    if source.type is not SourceType.CSV:
+        return None, []
+    row = next(csv.reader(io.StringIO(first), delimiter=source.delimiter), [])
+    header = [name.strip().lstrip("\ufeff") for name in row]
+    if not header or not any(header):
+        return None, [ctx.error("MF260", f"source '{source.name}': '{source.written_path}' has no header row", source.loc)]
+    return header, []
+
+
+@rule("MF260", "sources feed metaverse attributes that exist, from fields they have")
+def sources(ctx: RuleContext) -> Iterator[Diagnostic]:
+    names = _Names(ctx)
+    for source in ctx.spec.sources:
+        mv_type, problems = names.mv_type(source.mv_object_type, source.loc)
+        yield from problems
+        header, problems = _csv_header(ctx, source) if source.type.is_file else (None, [])
+        yield from problems
+        fields = header if header is not None else (list(source.fields) if source.fields is not None else None)
+        where = f"'{source.written_path}'" if header is not None else "its declared fields"
+
+        def check_field(name: str, loc: Loc, what: str) -> Iterator[Diagnostic]:
+            if fields is not None and name not in fields:
+                yield ctx.error("MF261", f"{what} reads '{name}', which {where} of source '{source.name}' do not have{did_you_mean(name, fields)}", loc)
+
+        yield from check_field(source.key, source.loc, "the key")
+        for flow in source.flows:
+            for name, loc in _mapping_sources(ctx, flow.mapping):
+                yield from check_field(name, loc, f"flow into '{flow.target}'")
+            if mv_type is not None and mv_type.attribute(flow.target) is None:
+                choices = [a.name for a in mv_type.attributes]
+                yield ctx.error(
+                    "MF213",
+                    f"source '{source.name}' flows into '{flow.target}', which is not an attribute of metaverse type '{mv_type.name}'"
+                    f"{did_you_mean(flow.target, choices)}",
+                    flow.loc,
+                )
+        for join in source.join:
+            for criterion in join.criteria:
+                for name, loc in _mapping_sources(ctx, criterion.mapping):
+                    yield from check_field(name, loc, "join rule")
+                if mv_type is not None and mv_type.attribute(criterion.mv_attribute) is None:
+                    choices = [a.name for a in mv_type.attributes]
+                    yield ctx.error(
+                        "MF213",
+                        f"join rule of source '{source.name}' searches '{criterion.mv_attribute}', which is not an attribute of "
+                        f"metaverse type '{mv_type.name}'{did_you_mean(criterion.mv_attribute, choices)}",
+                        criterion.loc,
+                    )
+        if not source.join and not source.project:
+            yield ctx.error("MF262", f"source '{source.name}' neither joins nor projects: its rows can never reach the metaverse", source.loc)
+
+
+@rule("MF263", "every metaverse attribute an export flow reads is fed by something")
+def fed_attributes(ctx: RuleContext) -> Iterator[Diagnostic]:
+    spec = ctx.spec
+    if not spec.sources:
+        return  # in MIM other MAs feed the metaverse; maforge cannot see them
+    fed: set[tuple[str, str]] = set()
+    for source in spec.sources:
+        fed |= {(source.mv_object_type, f.target) for f in source.flows}
+    for flow_set in spec.import_flows:
+        fed |= {(flow_set.mv_object_type, f.target) for f in flow_set.flows}
+    for flow_set in spec.export_flows:
+        mv_type = spec.mv_object_type(flow_set.mv_object_type)
+        if mv_type is None:
+            continue
+        for flow in flow_set.flows:
+            for name, loc in _mapping_sources(ctx, flow.mapping):
+                if mv_type.attribute(name) is not None and (mv_type.name, name) not in fed:
+                    yield ctx.warning(
+                        "MF263",
+                        f"export flow into '{flow.target}' reads '{name}', which no source or import flow feeds: "
+                        "maforge plan will always see it empty",
+                        loc,
+                    )
+
+
+# --------------------------------------------------------------------------- SharePoint
+
+
+@rule("MF270", "SharePoint properties are written only where SharePoint allows")
+def sharepoint_properties(ctx: RuleContext) -> Iterator[Diagnostic]:
+    spec = ctx.spec
+    if spec.type is not ConnectorType.SPO_USER_PROFILES:
+        return
+    for object_type in spec.object_types:
+        for attribute in object_type.attributes:
+            known = catalogue.lookup(attribute.name)
+            if known is None:
+                near = catalogue.case_match(attribute.name)
+                if near is not None:
+                    yield ctx.error(
+                        "MF270", f"'{attribute.name}' is spelled '{near.name}' in SharePoint: property names are case-sensitive", attribute.loc
+                    )
+                continue  # a custom property of the tenant
+            if known.multi_valued is not None and known.multi_valued != attribute.multi_valued:
+                shape = "multi-valued" if known.multi_valued else "single-valued"
+                yield ctx.warning("MF270", f"SharePoint's '{known.name}' is {shape}; set multiValued: {str(known.multi_valued).lower()}", attribute.loc)
+    for flow_set in spec.export_flows:
+        for flow in flow_set.flows:
+            known = catalogue.lookup(flow.target)
+            if known is not None and known.read_only_system:
+                yield ctx.error(
+                    "MF270",
+                    f"'{flow.target}' is maintained by SharePoint itself and cannot be written: remove this export flow "
+                    "(declare the attribute ImportOnly if you only read it)",
+                    flow.loc,
+                )
+
+
+def run_rules(spec: ConnectorSpec, doc: Document) -> list[Diagnostic]:
+    """Every semantic finding for ``spec``, each rule run once."""
+    ctx = RuleContext(spec, doc)
+    found: list[Diagnostic] = []
+    for item in RULES:
+        found.extend(item.check(ctx))
+    return found
+
+
+__all__ = ["RULES", "Rule", "RuleContext", "run_rules"]

@@ -1,0 +1,141 @@
+"""The ``maforge`` command line.
+
+Each command is a thin shell over a pipeline stage: parse the options, call the stage,
+print its result, exit with a code scripts can rely on. No command builds XML, parses
+YAML or talks HTTP itself.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from maforge import __version__
+
+app = typer.Typer(
+    name="maforge",
+    help=(
+        "Connector-as-code for Microsoft Identity Manager and SharePoint Online user profiles.\n\n"
+        "Describe a MIM \"PowerShell (Microsoft)\" connector in one reviewed YAML file, check it, "
+        "and (in later releases) build the MA export, plan and apply SharePoint profile changes."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+class OutputFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class ConnectorKind(str, enum.Enum):
+    spo_user_profiles = "spo-user-profiles"
+    powershell = "powershell"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"maforge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", "-V", help="Print maforge's version and exit.", callback=_version, is_eager=True),
+    ] = None,
+) -> None:
+    """maforge: connector-as-code for MIM and SharePoint Online user profiles."""
+
+
+@app.command()
+def validate(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to check (YAML or JSON).", show_default=False)],
+    env: Annotated[
+        Optional[list[str]],
+        typer.Option("--env", "-e", help="Check only this environment overlay (repeatable). Default: the base spec and every environment."),
+    ] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="text for people, json for CI.")] = OutputFormat.text,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only, no summary line.")] = False,
+) -> None:
+    """Check specs against the JSON Schema and maforge's semantic rules.
+
+    Every problem is printed as FILE:LINE:COL: error|warning: MESSAGE (at /json/pointer),
+    all problems of a run at once, then a summary line.
+
+    Exit status: 0 valid, 1 invalid, 2 usage error or unreadable file.
+    """
+    from maforge.compiler.diagnostics import Severity, reports_to_json, summary_line
+    from maforge.compiler.validate import UnknownEnvironment, check_file
+
+    reports = []
+    for spec in specs:
+        try:
+            report = check_file(spec, str(spec), env)
+        except UnknownEnvironment as error:
+            typer.echo(f"maforge validate: {error}", err=True)
+            raise typer.Exit(2) from None
+        if strict:
+            report.diagnostics = [
+                d if d.is_error else type(d)(Severity.ERROR, d.code, d.message, d.file, d.position, d.pointer) for d in report.diagnostics
+            ]
+        reports.append(report)
+    if output is OutputFormat.json:
+        typer.echo(reports_to_json(reports))
+    else:
+        for report in reports:
+            for diagnostic in sorted(report.diagnostics, key=lambda d: d.sort_key()):
+                typer.echo(diagnostic.format())
+        if not quiet:
+            typer.echo(summary_line(reports))
+    if any(not r.readable for r in reports):
+        raise typer.Exit(2)
+    if any(not r.valid for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter spec, e.g. spo.yaml.", show_default=False)],
+    kind: Annotated[ConnectorKind, typer.Option("--type", "-t", help="What the connector talks to.")] = ConnectorKind.spo_user_profiles,
+    name: Annotated[Optional[str], typer.Option("--name", help="The MA's name in MIM. Default: from the file name.")] = None,
+    tenant: Annotated[str, typer.Option("--tenant", help="SharePoint Online tenant name (contoso for contoso.sharepoint.com).")] = "contoso",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
+) -> None:
+    """Write a commented starter spec that validates.
+
+    With --type powershell it also writes starter script files beside the spec.
+    Existing files are never overwritten without --force.
+    """
+    from maforge.compiler.starter import StarterExists, write_starter
+
+    try:
+        written = write_starter(path, kind.value, name=name, tenant=tenant, force=force)
+    except StarterExists as error:
+        typer.echo(f"maforge init: {error}", err=True)
+        raise typer.Exit(1) from None
+    except ValueError as error:
+        typer.echo(f"maforge init: {error}", err=True)
+        raise typer.Exit(2) from None
+    for item in written:
+        typer.echo(f"wrote {item}")
+    typer.echo(f"next: edit {path}, then run: maforge validate {path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
