@@ -74,6 +74,10 @@ class RuleContext:
         """The location of the key at ``pointer`` (or its nearest written parent)."""
         return Loc(self.doc.display, pointer, self.doc.position(pointer, key=True))
 
+    def member(self, loc: Loc, name: str) -> Loc:
+        """The location of member ``name`` of the element at ``loc``."""
+        return self.field(f"{loc.pointer}/{name}")
+
     def in_expression(self, mapping: ValueMapping, offset: int) -> Loc:
         """The location of character ``offset`` of an expression mapping."""
         position = self.doc.string_position(mapping.loc.pointer, offset)
@@ -200,11 +204,11 @@ def references(ctx: RuleContext) -> Iterator[Diagnostic]:
     names = _Names(ctx)
     spec = ctx.spec
     for partition in spec.partitions:
-        for type_name in partition.object_types:
-            _, problems = names.cs_type(type_name, partition.loc)
+        for i, type_name in enumerate(partition.object_types):
+            _, problems = names.cs_type(type_name, ctx.field(f"{partition.loc.pointer}/objectTypes/{i}"))
             yield from problems
     for alternative in spec.connector_filter:
-        object_type, problems = names.cs_type(alternative.cs_object_type, alternative.loc)
+        object_type, problems = names.cs_type(alternative.cs_object_type, ctx.member(alternative.loc, "objectType"))
         yield from problems
         if object_type is None:
             continue
@@ -220,11 +224,11 @@ def references(ctx: RuleContext) -> Iterator[Diagnostic]:
             if condition.operator not in ("present", "not-present") and condition.value is None:
                 yield ctx.error("MF211", f"connector filter condition '{condition.operator}' needs a value", condition.loc)
     for join in spec.join:
-        object_type, problems = names.cs_type(join.cs_object_type, join.loc)
+        object_type, problems = names.cs_type(join.cs_object_type, ctx.member(join.loc, "objectType"))
         yield from problems
         mv_type = None
         if join.mv_object_type is not None:
-            mv_type, problems = names.mv_type(join.mv_object_type, join.loc)
+            mv_type, problems = names.mv_type(join.mv_object_type, ctx.member(join.loc, "mvObjectType"))
             yield from problems
         for criterion in join.criteria:
             if object_type is not None:
@@ -247,15 +251,15 @@ def references(ctx: RuleContext) -> Iterator[Diagnostic]:
                         criterion.loc,
                     )
     for projection in spec.projection:
-        _, problems = names.cs_type(projection.cs_object_type, projection.loc)
+        _, problems = names.cs_type(projection.cs_object_type, ctx.member(projection.loc, "objectType"))
         yield from problems
         if projection.mv_object_type is not None:
-            _, problems = names.mv_type(projection.mv_object_type, projection.loc)
+            _, problems = names.mv_type(projection.mv_object_type, ctx.member(projection.loc, "mvObjectType"))
             yield from problems
     for flow_set in spec.import_flows:
-        object_type, problems = names.cs_type(flow_set.cs_object_type, flow_set.loc)
+        object_type, problems = names.cs_type(flow_set.cs_object_type, ctx.member(flow_set.loc, "objectType"))
         yield from problems
-        mv_type, problems = names.mv_type(flow_set.mv_object_type, flow_set.loc)
+        mv_type, problems = names.mv_type(flow_set.mv_object_type, ctx.member(flow_set.loc, "mvObjectType"))
         yield from problems
         for flow in flow_set.flows:
             if object_type is not None:
@@ -269,9 +273,9 @@ def references(ctx: RuleContext) -> Iterator[Diagnostic]:
                     flow.loc,
                 )
     for flow_set in spec.export_flows:
-        object_type, problems = names.cs_type(flow_set.cs_object_type, flow_set.loc)
+        object_type, problems = names.cs_type(flow_set.cs_object_type, ctx.member(flow_set.loc, "objectType"))
         yield from problems
-        mv_type, problems = names.mv_type(flow_set.mv_object_type, flow_set.loc)
+        mv_type, problems = names.mv_type(flow_set.mv_object_type, ctx.member(flow_set.loc, "mvObjectType"))
         yield from problems
         for flow in flow_set.flows:
             if mv_type is not None:
@@ -360,10 +364,12 @@ def capability_use(ctx: RuleContext) -> Iterator[Diagnostic]:
     if len(spec.partitions) > 1 and not caps.partitions:
         yield ctx.error("MF223", "several partitions need capabilities.partitions: true", spec.partitions[1].loc)
     if spec.provisioning_hierarchy and not caps.hierarchy:
-        yield ctx.error("MF223", "provisioningHierarchy needs capabilities.hierarchy: true", spec.loc)
+        yield ctx.error("MF223", "provisioningHierarchy needs capabilities.hierarchy: true", ctx.field("/provisioningHierarchy"))
     for partition in spec.partitions:
         if (partition.include or partition.exclude) and not caps.hierarchy:
-            yield ctx.error("MF223", f"container selection in partition '{partition.key}' needs capabilities.hierarchy: true", partition.loc)
+            yield ctx.error(
+                "MF223", f"container selection in partition '{partition.key}' needs capabilities.hierarchy: true", ctx.member(partition.loc, "containers")
+            )
     for profile in spec.run_profiles:
         for step in profile.steps:
             if step.type.imports and not caps.import_:
@@ -396,8 +402,8 @@ def parameter_names(ctx: RuleContext) -> Iterator[Diagnostic]:
     for parameter in ctx.spec.parameters:
         clash = reserved.get(parameter.name.lower())
         if clash is not None:
-            whose = "maforge's generated SPO scripts" if clash in psconnector.SPO_RESERVED_PARAMETER_NAMES else "the connector"
-            yield ctx.error("MF231", f"parameter '{parameter.name}' collides with '{clash}', a name {whose} already uses: rename it", parameter.loc)
+            whose = ("maforge's generated SPO scripts read" if clash in psconnector.SPO_RESERVED_PARAMETER_NAMES else "the connector already uses")
+            yield ctx.error("MF231", f"parameter '{parameter.name}' collides with '{clash}', a name {whose}: rename it", parameter.loc)
         for page in ("global", "partition", "run-step"):
             scoped = psconnector.scoped_name(parameter.name, page).lower()
             if scoped in reserved:
@@ -415,7 +421,9 @@ def parameter_values(ctx: RuleContext) -> Iterator[Diagnostic]:
         for name in values:
             if ctx.spec.parameter(name) is None:
                 yield ctx.error(
-                    "MF232", f"{where} sets '{name}', which is not declared under parameters{did_you_mean(name, declared)}", loc
+                    "MF232",
+                    f"{where} sets '{name}', which is not declared under parameters{did_you_mean(name, declared)}",
+                    ctx.field(f"{loc.pointer}/parameters/{name.replace('~', '~0').replace('/', '~1')}"),
                 )
 
 
@@ -442,7 +450,9 @@ def literal_secrets(ctx: RuleContext) -> Iterator[Diagnostic]:
     for values, loc in places:
         for name, value in values.items():
             if name in encrypted and value and not SECRET_REFERENCE.match(value):
-                yield ctx.error("MF230", f"'{name}' is encrypted: give its value as ${{env:NAME}} or ${{file:PATH}}", loc)
+                yield ctx.error(
+                    "MF230", f"'{name}' is encrypted: give its value as ${{env:NAME}} or ${{file:PATH}}", ctx.field(f"{loc.pointer}/parameters/{name}")
+                )
 
 
 # --------------------------------------------------------------------------- scripts
@@ -455,7 +465,7 @@ def script_files(ctx: RuleContext) -> Iterator[Diagnostic]:
         try:
             script.path.read_bytes().decode("utf-8-sig")
         except FileNotFoundError:
-            yield ctx.error("MF250", f"script file '{script.written}' does not exist (looked for {script.path})", script.loc)
+            yield ctx.error("MF250", f"script file '{script.written}' does not exist (paths are relative to the spec's folder)", script.loc)
             continue
         except IsADirectoryError:
             yield ctx.error("MF250", f"script path '{script.written}' is a folder, not a file", script.loc)
@@ -488,7 +498,7 @@ def script_files(ctx: RuleContext) -> Iterator[Diagnostic]:
     if ctx.spec.type is ConnectorType.POWERSHELL:
         for slot, needed in (("schema", True), ("import", caps.import_), ("export", caps.export)):
             if needed and slot not in slots:
-                yield ctx.error("MF250", f"scripts.{slot} is missing: the connector cannot work without it", ctx.spec.loc)
+                yield ctx.error("MF250", f"scripts.{slot} is missing: the connector cannot work without it", ctx.field("/scripts"))
 
 
 # --------------------------------------------------------------------------- expressions and flows
@@ -551,7 +561,9 @@ def _csv_header(ctx: RuleContext, source: Source) -> tuple[list[str] | None, lis
     except FileNotFoundError:
         return None, [
             ctx.warning(
-                "MF260", f"source '{source.name}': file '{source.written_path}' does not exist yet (looked for {source.path})", source.loc
+                "MF260",
+                f"source '{source.name}': file '{source.written_path}' does not exist yet (paths are relative to the spec's folder)",
+                ctx.member(source.loc, "path"),
             )
         ]
     except (OSError, UnicodeDecodeError, LookupError) as error:
@@ -569,18 +581,21 @@ def _csv_header(ctx: RuleContext, source: Source) -> tuple[list[str] | None, lis
 def sources(ctx: RuleContext) -> Iterator[Diagnostic]:
     names = _Names(ctx)
     for source in ctx.spec.sources:
-        mv_type, problems = names.mv_type(source.mv_object_type, source.loc)
+        mv_type, problems = names.mv_type(source.mv_object_type, ctx.member(source.loc, "mvObjectType"))
         yield from problems
         header, problems = _csv_header(ctx, source) if source.type.is_file else (None, [])
         yield from problems
         fields = header if header is not None else (list(source.fields) if source.fields is not None else None)
-        where = f"'{source.written_path}'" if header is not None else "its declared fields"
+        if header is not None:
+            where = f"is not a column of '{source.written_path}' (source '{source.name}')"
+        else:
+            where = f"is not among the declared fields of source '{source.name}'"
 
         def check_field(name: str, loc: Loc, what: str) -> Iterator[Diagnostic]:
             if fields is not None and name not in fields:
-                yield ctx.error("MF261", f"{what} reads '{name}', which {where} of source '{source.name}' do not have{did_you_mean(name, fields)}", loc)
+                yield ctx.error("MF261", f"{what} reads '{name}', which {where}{did_you_mean(name, fields)}", loc)
 
-        yield from check_field(source.key, source.loc, "the key")
+        yield from check_field(source.key, ctx.member(source.loc, "key"), "the key")
         for flow in source.flows:
             for name, loc in _mapping_sources(ctx, flow.mapping):
                 yield from check_field(name, loc, f"flow into '{flow.target}'")
