@@ -665,6 +665,14 @@ def sharepoint_properties(ctx: RuleContext) -> Iterator[Diagnostic]:
                     yield ctx.error(
                         "MF270", f"'{attribute.name}' is spelled '{near.name}' in SharePoint: property names are case-sensitive", attribute.loc
                     )
+                close = difflib.get_close_matches(attribute.name, list(catalogue.properties()), n=1, cutoff=0.85)
+                if close:
+                    yield ctx.warning(
+                        "MF270",
+                        f"'{attribute.name}' is not a default SharePoint property (did you mean '{close[0]}'?); "
+                        "a custom property of this name must exist in the tenant",
+                        attribute.loc,
+                    )
                 continue  # a custom property of the tenant
             if known.multi_valued is not None and known.multi_valued != attribute.multi_valued:
                 shape = "multi-valued" if known.multi_valued else "single-valued"

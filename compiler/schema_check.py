@@ -244,7 +244,11 @@ class _Translator:
                 yield self.diag(f"'{name}' does not apply to type {spec_type}", pointer_join(pointer, name), key=True, code="MF111")
             return
         for name in present:
-            yield self.diag(f"'{name}' cannot be set here{reason}", pointer_join(pointer, name), key=True, code="MF111")
+            if pointer.startswith("/environments/"):
+                message = f"an environment overlay cannot change '{name}': it is the same in every environment"
+            else:
+                message = f"'{name}' cannot be set here{reason}"
+            yield self.diag(message, pointer_join(pointer, name), key=True, code="MF111")
 
     def _choice_error(self, error: ValidationError, pointer: str) -> Iterator[Diagnostic]:
         branches = error.validator_value

@@ -1,0 +1,104 @@
+"""The command line behaves like a tool people script against: exit codes, formats, help."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from maforge import __version__
+from support import FIXTURES
+
+VALID = FIXTURES / "valid" / "minimal.yaml"
+INVALID = FIXTURES / "rules" / "MF214-export-into-import-only.yaml"
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"maforge {__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["validate"], ["init"]])
+def test_help_reads_like_a_tool(cli, command):
+    result = cli(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    if command:
+        assert "Exit status" in result.output or "--force" in result.output
+
+
+def test_valid_spec_exits_zero_with_a_summary(cli):
+    result = cli("validate", str(VALID))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("valid (0 errors, 0 warnings)")
+
+
+def test_invalid_spec_exits_one_and_names_file_line_col(cli):
+    result = cli("validate", str(INVALID))
+    assert result.exit_code == 1
+    first = result.output.splitlines()[0]
+    assert first.startswith(f"{INVALID}:24:7: error: export flow into 'CostCenter', which is ImportOnly")
+    assert first.endswith("(at /exportFlows/0/attributes/CostCenter)")
+    assert result.output.splitlines()[-1] == f"{INVALID}: invalid (1 error, 0 warnings)"
+
+
+def test_all_problems_of_all_files_in_one_run(cli):
+    other = FIXTURES / "rules" / "MF220-capabilities.yaml"
+    result = cli("validate", str(VALID), str(INVALID), str(other))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert sum(1 for line in lines if ": error: " in line) == 1 + 7
+    assert lines[-1] == "3 files checked: 1 valid, 2 invalid (8 errors, 0 warnings)"
+
+
+def test_missing_file_is_a_usage_error(cli, tmp_path):
+    result = cli("validate", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'nope.yaml'}: error: no such file" in result.output
+
+
+def test_directory_is_a_usage_error(cli, tmp_path):
+    result = cli("validate", str(tmp_path))
+    assert result.exit_code == 2
+    assert "is a directory" in result.output
+
+
+def test_no_arguments_is_a_usage_error(cli):
+    assert cli("validate").exit_code == 2
+
+
+def test_json_format_for_ci(cli):
+    result = cli("validate", "--format", "json", str(VALID), str(INVALID))
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["valid"] is False
+    assert data["summary"] == {"files": 2, "invalid": 1, "errors": 1, "warnings": 0}
+    problem = data["files"][1]["diagnostics"][0]
+    assert problem == {
+        "severity": "error",
+        "code": "MF214",
+        "message": "export flow into 'CostCenter', which is ImportOnly: the connector never exports it",
+        "file": str(INVALID),
+        "line": 24,
+        "column": 7,
+        "pointer": "/exportFlows/0/attributes/CostCenter",
+    }
+
+
+def test_strict_turns_warnings_into_errors(cli):
+    warned = FIXTURES / "valid" / "with-warning.yaml"
+    assert cli("validate", str(warned)).exit_code == 0
+    result = cli("validate", "--strict", str(warned))
+    assert result.exit_code == 1
+    assert ": error: parameter 'ApiToken' looks like a secret" in result.output
+
+
+def test_quiet_prints_problems_only(cli):
+    assert cli("validate", "-q", str(VALID)).output == ""
+
+
+def test_unknown_environment_is_a_usage_error(cli):
+    result = cli("validate", "--env", "staging", str(FIXTURES / "valid" / "environments.yaml"))
+    assert result.exit_code == 2
+    assert "no environment 'staging' (defined: dev, prod)" in result.output
