@@ -665,6 +665,7 @@ def sharepoint_properties(ctx: RuleContext) -> Iterator[Diagnostic]:
                     yield ctx.error(
                         "MF270", f"'{attribute.name}' is spelled '{near.name}' in SharePoint: property names are case-sensitive", attribute.loc
                     )
+                    continue
                 close = difflib.get_close_matches(attribute.name, list(catalogue.properties()), n=1, cutoff=0.85)
                 if close:
                     yield ctx.warning(
