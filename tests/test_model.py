@@ -1,0 +1,60 @@
+"""The model every back-end reads: defaults, immutability, one source of truth."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from maforge.compiler import psconnector
+from maforge.compiler.model import CAPABILITY_FIELDS
+from maforge.compiler.validate import load_spec
+from support import FIXTURES
+
+MINIMAL = FIXTURES / "valid" / "minimal.yaml"
+
+
+def test_capability_defaults_are_the_connectors_own():
+    """The schema's documented defaults equal the defaults the connector itself declares,
+    so an unset capability means the same in maforge as in the MIM wizard."""
+    spec, _ = load_spec(MINIMAL)
+    defaults = {d.name: d.default for d in psconnector.CAPABILITIES if d.name}
+    for parameter, field in psconnector.CAPABILITY_PARAMETERS:
+        value = spec.capabilities.spec_value(field)
+        as_mim = ("1" if value else "0") if isinstance(value, bool) else value
+        assert as_mim == defaults[parameter], parameter
+    assert {f for _, f in psconnector.CAPABILITY_PARAMETERS} == set(CAPABILITY_FIELDS)
+
+
+def test_model_is_immutable():
+    spec, _ = load_spec(MINIMAL)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.name = "other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        spec.partitions[0].parameters["x"] = "y"  # type: ignore[index]
+
+
+def test_defaults_for_a_minimal_spo_connector():
+    spec, _ = load_spec(MINIMAL)
+    assert spec.connectivity.server == "https://contoso-admin.sharepoint.com"
+    assert spec.connectivity.common_module == "maforge-Minimal.psm1"
+    assert spec.sharepoint.tenant_id == "contoso.onmicrosoft.com"
+    assert [(p.key, p.name, p.object_types) for p in spec.partitions] == [("default", "default", ("user",))]
+    assert spec.mim.connector_version == "1.0.419.911"
+    assert spec.deprovisioning.action.value == "make-normal-disconnector"
+    user = spec.object_type("user")
+    assert user.attribute("AccountName").immutable is True
+
+
+def test_every_element_knows_where_it_was_written():
+    spec, _ = load_spec(FIXTURES / "valid" / "environments.yaml")
+    flow = spec.export_flows[0].flows[0]
+    assert str(flow.loc).endswith("environments.yaml:26:7")
+    assert flow.loc.pointer == "/exportFlows/0/attributes/CostCenter"
+
+
+def test_parameter_catalogue_matches_the_connector():
+    names = [d.name for d in psconnector.CONNECTIVITY if d.name]
+    assert names[:4] == ["Server", "Domain", "User", "Password"]
+    assert len([d for d in psconnector.CAPABILITIES if d.name]) == 17
+    assert set(psconnector.SCRIPT_PARAMETERS.values()) <= psconnector.BUILTIN_PARAMETER_NAMES
