@@ -30,7 +30,7 @@ def test_json_positions():
     assert doc.data == {"a": {"b": [1, "two"]}, "c~/d": None}
     assert doc.position("/a/b/1") == Position(2, 18)
     assert doc.position("/a", key=True) == Position(2, 3)
-    assert doc.position("/c~0~1d") == Position(3, 12)
+    assert doc.position("/c~0~1d") == Position(3, 11)
 
 
 def test_json_is_recognised_without_extension():
