@@ -141,7 +141,7 @@ class _Translator:
             return
         if kind == "required":
             why = ""
-            if "then" in error.relative_schema_path:
+            if "then" in error.absolute_schema_path:
                 why = self._then_reason(error)
             for name in error.validator_value:
                 if isinstance(value, dict) and name not in value:
@@ -215,11 +215,9 @@ class _Translator:
         yield self.diag(error.message, pointer, code="MF199")
 
     def _then_reason(self, error: ValidationError) -> str:
-        path = list(error.relative_schema_path)
-        parent: Any = load_schema("connector")
-        # Walk the schema path up to the 'then' and read the 'if' beside it.
-        node = parent
-        for token in path:
+        """For a failure inside an if/then, say which condition made it apply."""
+        node: Any = load_schema("connector")
+        for token in error.absolute_schema_path:
             if token == "then":
                 condition = node.get("if", {}).get("properties", {})
                 for name, rule in condition.items():
@@ -228,7 +226,12 @@ class _Translator:
                     if "enum" in rule:
                         return f" (required when {name} is {' or '.join(rule['enum'])})"
                 return ""
-            node = node[token]
+            if isinstance(node, dict) and token not in node and "$ref" in node:
+                node = _resolve(node)
+            try:
+                node = node[token]
+            except (KeyError, IndexError, TypeError):
+                return ""
         return ""
 
     def _not_error(self, error: ValidationError, pointer: str) -> Iterator[Diagnostic]:
@@ -237,8 +240,8 @@ class _Translator:
         for part in forbidden.get("anyOf", [forbidden]):
             names.extend(part.get("required", []))
         present = [n for n in names if isinstance(error.instance, dict) and n in error.instance]
-        reason = self._then_reason(error).replace("required when", "only allowed when") if "then" in error.relative_schema_path else ""
-        if "then" in error.relative_schema_path:
+        reason = self._then_reason(error).replace("required when", "only allowed when") if "then" in error.absolute_schema_path else ""
+        if "then" in error.absolute_schema_path:
             for name in present:
                 spec_type = error.instance.get("type") if isinstance(error.instance, dict) else None
                 yield self.diag(f"'{name}' does not apply to type {spec_type}", pointer_join(pointer, name), key=True, code="MF111")

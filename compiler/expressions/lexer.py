@@ -69,7 +69,7 @@ def tokenize(text: str) -> Iterator[Token]:
             yield Token("ATTR", name, i)
             i = end + 1
             continue
-        if char.isdigit():
+        if "0" <= char <= "9":
             match = _NUMBER.match(text, i)
             assert match is not None
             number = match.group(0)

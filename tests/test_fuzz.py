@@ -1,0 +1,109 @@
+"""Junk in, clean errors out: generated input never crashes the validator.
+
+Only two outcomes are allowed for any input: a report (exit 1 with file:line:col messages,
+or exit 0 when the junk happens to be valid) or, for unreadable files, exit 2. A Python
+traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from maforge.compiler.expressions import ExpressionSyntaxError, parse_expression
+from maforge.compiler.validate import check_file
+from support import SAMPLES
+
+FUZZ = settings(max_examples=int(__import__("os").environ.get("MAFORGE_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=30,
+)
+
+
+def _check(tmp_path, name: str, content: bytes):
+    spec = tmp_path / name
+    spec.write_bytes(content)
+    report = check_file(spec)
+    for diagnostic in report.diagnostics:
+        assert diagnostic.message and "Traceback" not in diagnostic.message
+        assert diagnostic.file == str(spec)
+    return report
+
+
+@FUZZ
+@given(content=st.binary(max_size=400))
+def test_random_bytes(tmp_path, content):
+    report = _check(tmp_path, "junk.yaml", content)
+    assert not report.valid
+
+
+@FUZZ
+@given(content=st.text(alphabet=st.sampled_from(list("abc:-[]{}'\"#&*!|>%@`\t\n ,?~0123456789")), max_size=300))
+def test_yaml_punctuation_soup(tmp_path, content):
+    _check(tmp_path, "soup.yaml", content.encode())
+
+
+@FUZZ
+@given(value=json_values)
+def test_random_structures_as_yaml_and_json(tmp_path, value):
+    _check(tmp_path, "value.yaml", yaml.safe_dump(value, allow_unicode=True).encode())
+    _check(tmp_path, "value.json", json.dumps(value).encode())
+
+
+_SAMPLE = yaml.safe_load((SAMPLES / "spo-user-profiles.yaml").read_text(encoding="utf-8"))
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, child in node.items():
+            yield from _paths(child, (*prefix, key))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _paths(child, (*prefix, i))
+
+
+_SAMPLE_PATHS = [p for p in _paths(_SAMPLE) if p]
+
+
+@FUZZ
+@given(seed=st.integers(0, 2**32 - 1), replacement=json_values, mutations=st.integers(1, 4))
+def test_mutated_sample_spec(tmp_path, seed, replacement, mutations):
+    """Replace or delete parts of the real sample: the schema passes many of these, so
+    the model builder and every semantic rule see odd but schema-valid input."""
+    rng = random.Random(seed)
+    data = copy.deepcopy(_SAMPLE)
+    for _ in range(mutations):
+        path = rng.choice(_SAMPLE_PATHS)
+        parent = data
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if rng.random() < 0.5 and isinstance(parent, dict):
+                parent.pop(path[-1], None)
+            else:
+                parent[path[-1]] = copy.deepcopy(replacement)
+        except (KeyError, IndexError, TypeError):
+            continue
+    spec = tmp_path / "mutated.yaml"
+    spec.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (tmp_path / "hr.csv").write_bytes((SAMPLES / "hr.csv").read_bytes())
+    check_file(spec)
+
+
+@FUZZ
+@given(text=st.text(max_size=80) | st.text(alphabet=st.sampled_from(list('()[],"&=<>- abcIJNFx1')), max_size=60))
+def test_expression_parser_fails_cleanly(text):
+    try:
+        parse_expression(text)
+    except ExpressionSyntaxError as error:
+        assert 0 <= error.offset <= len(text)
+        assert error.message
