@@ -3,10 +3,10 @@ schemas, templates and data the code reads at run time."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
@@ -47,12 +47,18 @@ def test_wheel_carries_code_schemas_templates_and_data(wheel):
     assert not any(n.startswith(("tests/", "samples/", "compiler/", "connectors/")) for n in names)
 
 
+def test_wheel_declares_the_console_script(wheel):
+    archive = zipfile.ZipFile(wheel)
+    (entry_points,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+    assert "maforge = maforge.cli:main" in archive.read(entry_points).decode()
+
+
 def test_installed_wheel_runs_from_any_folder(wheel, tmp_path):
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
+    """Install the wheel alone (its dependencies come from this environment) and run it
+    from a folder that is not the checkout."""
+    target = tmp_path / "site"
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(wheel)],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
         capture_output=True,
         text=True,
     )
@@ -61,17 +67,21 @@ def test_installed_wheel_runs_from_any_folder(wheel, tmp_path):
     work.mkdir()
     shutil.copy(SAMPLES / "spo-user-profiles.yaml", work)
     shutil.copy(SAMPLES / "hr.csv", work)
-    maforge = env_dir / "bin" / "maforge"
-    checked = subprocess.run([str(maforge), "validate", "spo-user-profiles.yaml"], cwd=work, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+
+    def maforge(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "maforge", *args], cwd=work, env=env, capture_output=True, text=True)
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import maforge.schemas; print(maforge.schemas.__file__)"], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert where.stdout.startswith(str(target)), "the test must exercise the installed wheel, not the checkout"
+    checked = maforge("validate", "spo-user-profiles.yaml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == "spo-user-profiles.yaml: valid (0 errors, 0 warnings)"
-    where = subprocess.run(
-        [str(python), "-c", "import maforge.schemas, sys; print(maforge.schemas.__file__)"], cwd=work, capture_output=True, text=True
-    )
-    assert str(env_dir) in where.stdout, "the test must exercise the installed wheel, not the checkout"
-    started = subprocess.run([str(maforge), "init", "--type", "powershell", "new.yaml"], cwd=work, capture_output=True, text=True)
+    started = maforge("init", "--type", "powershell", "new.yaml")
     assert started.returncode == 0, started.stderr
-    assert subprocess.run([str(maforge), "validate", "new.yaml"], cwd=work).returncode == 0
+    assert maforge("validate", "new.yaml").returncode == 0
 
 
 def test_ci_runs_exactly_the_readme_test_command():
