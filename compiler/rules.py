@@ -24,6 +24,8 @@ from .model import (
     ConnectorSpec,
     ConnectorType,
     CsObjectType,
+    ExportFlowSet,
+    ImportFlowSet,
     Loc,
     MappingKind,
     MvObjectType,
@@ -169,6 +171,12 @@ class _Names:
         choices = [t.name for t in self.ctx.spec.mv_object_types]
         return None, [self.ctx.error("MF212", f"unknown metaverse object type '{name}'{did_you_mean(name, choices)}", loc)]
 
+    def flow_set_types(self, flow_set: ImportFlowSet | ExportFlowSet) -> tuple[CsObjectType | None, MvObjectType | None, list[Diagnostic]]:
+        """Both object types a flow set names, and the problems finding them."""
+        object_type, cs_problems = self.cs_type(flow_set.cs_object_type, self.ctx.member(flow_set.loc, "objectType"))
+        mv_type, mv_problems = self.mv_type(flow_set.mv_object_type, self.ctx.member(flow_set.loc, "mvObjectType"))
+        return object_type, mv_type, cs_problems + mv_problems
+
 
 def _mapping_sources(ctx: RuleContext, mapping: ValueMapping) -> Iterator[tuple[str, Loc]]:
     """The attributes a mapping reads, each with the best location for a message."""
@@ -257,9 +265,7 @@ def references(ctx: RuleContext) -> Iterator[Diagnostic]:
             _, problems = names.mv_type(projection.mv_object_type, ctx.member(projection.loc, "mvObjectType"))
             yield from problems
     for flow_set in spec.import_flows:
-        object_type, problems = names.cs_type(flow_set.cs_object_type, ctx.member(flow_set.loc, "objectType"))
-        yield from problems
-        mv_type, problems = names.mv_type(flow_set.mv_object_type, ctx.member(flow_set.loc, "mvObjectType"))
+        object_type, mv_type, problems = names.flow_set_types(flow_set)
         yield from problems
         for flow in flow_set.flows:
             if object_type is not None:
@@ -273,9 +279,7 @@ def references(ctx: RuleContext) -> Iterator[Diagnostic]:
                     flow.loc,
                 )
     for flow_set in spec.export_flows:
-        object_type, problems = names.cs_type(flow_set.cs_object_type, ctx.member(flow_set.loc, "objectType"))
-        yield from problems
-        mv_type, problems = names.mv_type(flow_set.mv_object_type, ctx.member(flow_set.loc, "mvObjectType"))
+        object_type, mv_type, problems = names.flow_set_types(flow_set)
         yield from problems
         for flow in flow_set.flows:
             if mv_type is not None:
