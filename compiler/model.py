@@ -160,6 +160,8 @@ class MimSettings:
     """What differs between MIM servers, and the MA's identity on them."""
 
     id: str | None  # None: derived from the name by the build
+    partition_ids: Mapping[str, str]  # pinned partition GUIDs by partition key
+    run_profile_ids: Mapping[str, str]  # pinned run profile GUIDs by name
     server: str | None
     connector_version: str
     application_protection: str

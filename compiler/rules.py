@@ -384,6 +384,29 @@ def capability_use(ctx: RuleContext) -> Iterator[Diagnostic]:
                 yield ctx.error("MF223", f"'{profile.name}' exports, but capabilities.export is false", step.loc)
 
 
+@rule("MF224", "pinned ids name partitions and run profiles that exist")
+def pinned_ids(ctx: RuleContext) -> Iterator[Diagnostic]:
+    keys = [p.key for p in ctx.spec.partitions]
+    for key in ctx.spec.mim.partition_ids:
+        if ctx.spec.partition(key) is None:
+            yield ctx.error(
+                "MF224", f"mim.ids pins partition '{key}', which is not declared{did_you_mean(key, keys)}", ctx.field(f"/mim/ids/partitions/{key}")
+            )
+    names = [p.name for p in ctx.spec.run_profiles]
+    for name in ctx.spec.mim.run_profile_ids:
+        if name not in names:
+            escaped = name.replace("~", "~0").replace("/", "~1")
+            yield ctx.error(
+                "MF224", f"mim.ids pins run profile '{name}', which is not declared{did_you_mean(name, names)}", ctx.field(f"/mim/ids/runProfiles/{escaped}")
+            )
+    ids = list(ctx.spec.mim.partition_ids.values()) + list(ctx.spec.mim.run_profile_ids.values())
+    if ctx.spec.mim.id:
+        ids.append(ctx.spec.mim.id)
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    for guid in duplicates:
+        yield ctx.error("MF224", f"GUID {guid} is pinned for more than one element: each needs its own", ctx.field("/mim/ids"))
+
+
 @rule("MF222", "run steps name partitions that exist")
 def run_step_partitions(ctx: RuleContext) -> Iterator[Diagnostic]:
     keys = [p.key for p in ctx.spec.partitions]
