@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from json.decoder import scanstring
 from pathlib import Path
@@ -27,6 +26,7 @@ from .diagnostics import Diagnostic, Position, Severity, SpecError
 # A spec is a reviewed text file; anything this large is a mistake or an attack.
 MAX_SPEC_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_NUMBER_LENGTH = 100
 
 JSONValue = Any
 
@@ -109,6 +109,14 @@ class Document:
         return start
 
 
+def index_position(text: str | bytes, index: int) -> Position:
+    """The 1-based line and column of character (or byte) ``index`` in ``text``."""
+    newline = b"\n" if isinstance(text, bytes) else "\n"
+    line = text.count(newline, 0, index) + 1  # type: ignore[arg-type]
+    col = index - (text.rfind(newline, 0, index) + 1) + 1  # type: ignore[arg-type]
+    return Position(line, col)
+
+
 def _block_indent(lines: tuple[str, ...], indicator_line: int) -> int:
     for text in lines[indicator_line:]:
         if text.strip():
@@ -126,14 +134,6 @@ def _lookup(data: JSONValue, pointer: str) -> JSONValue:
         else:
             return None
     return node
-
-
-def lookup(data: JSONValue, pointer: str, default: JSONValue = None) -> JSONValue:
-    """The value at ``pointer`` in ``data``, or ``default`` where there is none."""
-    try:
-        return _lookup(data, pointer)
-    except (KeyError, IndexError, ValueError, TypeError):
-        return default
 
 
 # --------------------------------------------------------------------------- YAML
@@ -271,6 +271,9 @@ class _YamlBuilder:
             return None
         if isinstance(node, yaml.ScalarNode):
             self.nodes[pointer] = NodeInfo(start, key, node.style or "")
+            if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and len(node.value) > MAX_NUMBER_LENGTH:
+                self._problem("MF009", f"number longer than {MAX_NUMBER_LENGTH} characters: quote it if it is text", node.start_mark, pointer)
+                return None
             return _scalar(node)
         self.nodes[pointer] = NodeInfo(start, key, None)
         if isinstance(node, yaml.SequenceNode):
@@ -363,11 +366,8 @@ def _yaml_problem(error: BaseException, display: str, text: str) -> Diagnostic:
         position = Position(mark.line + 1, mark.column + 1) if mark is not None else None
         return Diagnostic(Severity.ERROR, "MF002", _yaml_message(error), display, position)
     if isinstance(error, yaml.reader.ReaderError):
-        index = min(error.position, len(text))
-        line = text.count("\n", 0, index) + 1
-        col = index - (text.rfind("\n", 0, index) + 1) + 1
         message = f"YAML syntax error: control character {error.character!r} in the file: remove it (a spec is plain UTF-8 text)"
-        return Diagnostic(Severity.ERROR, "MF002", message, display, Position(line, col))
+        return Diagnostic(Severity.ERROR, "MF002", message, display, index_position(text, min(error.position, len(text))))
     return Diagnostic(Severity.ERROR, "MF002", f"YAML syntax error: {error}", display)
 
 
@@ -394,6 +394,7 @@ class _JsonParser:
         self.text = text
         self.display = display
         self.nodes: dict[str, NodeInfo] = {}
+        self.duplicates: list[Diagnostic] = []
         self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
     def pos(self, index: int) -> Position:
@@ -439,6 +440,8 @@ class _JsonParser:
         if match and match.end() > index:
             self.nodes[pointer] = NodeInfo(start, key, "")
             number = match.group(0)
+            if len(number) > MAX_NUMBER_LENGTH:
+                raise self.fail(index, f"number longer than {MAX_NUMBER_LENGTH} characters: quote it if it is text", pointer)
             if match.group(1) or match.group(2):
                 return float(number), match.end()
             return int(number), match.end()
@@ -466,23 +469,22 @@ class _JsonParser:
             if not self.text.startswith(":", index):
                 raise self.fail(index, "expected ':' after the key", pointer)
             child = pointer_join(pointer, name)
-            if name in first_seen:
-                raise SpecError(
-                    [
-                        Diagnostic(
-                            Severity.ERROR,
-                            "MF007",
-                            f"duplicate key '{name}' (first defined at line {first_seen[name].line}): "
-                            "a JSON reader would silently keep only one of them; remove or rename one",
-                            self.display,
-                            key_pos,
-                            child,
-                        )
-                    ]
-                )
-            first_seen[name] = key_pos
             value, index = self.value(self.skip(index + 1), child, key_pos, depth + 1)
-            result[name] = value
+            if name in first_seen:
+                self.duplicates.append(
+                    Diagnostic(
+                        Severity.ERROR,
+                        "MF007",
+                        f"duplicate key '{name}' (first defined at line {first_seen[name].line}): "
+                        "a JSON reader would silently keep only one of them; remove or rename one",
+                        self.display,
+                        key_pos,
+                        child,
+                    )
+                )
+            else:
+                first_seen[name] = key_pos
+                result[name] = value
             index = self.skip(index)
             if self.text.startswith(",", index):
                 index += 1
@@ -521,27 +523,14 @@ def _decode(raw: bytes, display: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = raw.count(b"\n", 0, error.start) + 1
-        col = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        raise SpecError(
-            [
-                Diagnostic(
-                    Severity.ERROR,
-                    "MF008",
-                    f"the file is not UTF-8 (byte 0x{raw[error.start]:02x}): save it as UTF-8",
-                    display,
-                    Position(line, col),
-                )
-            ]
-        ) from None
+        message = f"the file is not UTF-8 (byte 0x{raw[error.start]:02x}): save it as UTF-8"
+        raise SpecError([Diagnostic(Severity.ERROR, "MF008", message, display, index_position(raw, error.start))]) from None
 
 
-def is_json_path(path: Path, text: str) -> bool:
-    if path.suffix.lower() == ".json":
-        return True
-    if path.suffix.lower() in (".yaml", ".yml"):
-        return False
-    return text.lstrip().startswith("{")
+def is_json_path(path: Path) -> bool:
+    """`.json` files are read as strict JSON; everything else as YAML (which reads most
+    JSON too, but without JSON's precise error positions)."""
+    return path.suffix.lower() == ".json"
 
 
 def load_text(text: str, path: Path, display: str | None = None) -> Document:
@@ -550,13 +539,13 @@ def load_text(text: str, path: Path, display: str | None = None) -> Document:
     if not text.strip():
         raise SpecError([_empty(shown)])
     if "\x00" in text:
-        index = text.index("\x00")
-        line = text.count("\n", 0, index) + 1
-        col = index - (text.rfind("\n", 0, index) + 1) + 1
-        raise SpecError([Diagnostic(Severity.ERROR, "MF008", "NUL character in the file: a spec is plain UTF-8 text", shown, Position(line, col))])
-    if is_json_path(path, text):
+        position = index_position(text, text.index("\x00"))
+        raise SpecError([Diagnostic(Severity.ERROR, "MF008", "NUL character in the file: a spec is plain UTF-8 text", shown, position)])
+    if is_json_path(path):
         parser = _JsonParser(text, shown)
         data = parser.parse()
+        if parser.duplicates:
+            raise SpecError(parser.duplicates)
         nodes = parser.nodes
     else:
         data, nodes = _load_yaml(text, shown)
@@ -588,14 +577,3 @@ def load_document(path: Path, display: str | None = None) -> Document:
     shown = display or str(path)
     raw = read_bytes(path)
     return load_text(_decode(raw, shown), path, shown)
-
-
-def iter_pointers(data: JSONValue, pointer: str = "") -> Iterator[tuple[str, JSONValue]]:
-    """Every (pointer, value) pair in ``data``, parents before children."""
-    yield pointer, data
-    if isinstance(data, dict):
-        for name, value in data.items():
-            yield from iter_pointers(value, pointer_join(pointer, name))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from iter_pointers(value, pointer_join(pointer, i))

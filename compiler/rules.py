@@ -19,6 +19,7 @@ from maforge.connectors.spo import catalogue
 from . import psconnector
 from .diagnostics import Diagnostic, Severity
 from .loader import Document
+from .suggest import did_you_mean
 from .model import (
     Access,
     ConnectorSpec,
@@ -84,15 +85,6 @@ class RuleContext:
         """The location of character ``offset`` of an expression mapping."""
         position = self.doc.string_position(mapping.loc.pointer, offset)
         return Loc(mapping.loc.file, mapping.loc.pointer, position)
-
-
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    options = list(choices)
-    same_case = [c for c in options if c.lower() == name.lower()]
-    if same_case:
-        return f" (did you mean '{same_case[0]}'? names are case-sensitive)"
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.7)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _duplicates_ignoring_case(names: Iterable[tuple[str, Loc]]) -> Iterator[tuple[str, str, Loc]]:

@@ -9,7 +9,6 @@ description.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -22,6 +21,7 @@ from maforge.schemas import load_schema
 
 from .diagnostics import Diagnostic, Severity
 from .loader import Document, pointer_join
+from .suggest import did_you_mean
 
 _JSON_TYPE_NAMES = {
     "object": "a mapping",
@@ -86,15 +86,6 @@ def _known_properties(schema: dict[str, Any]) -> list[str]:
     return names
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    options = list(choices)
-    lowered = {c.lower(): c for c in options}
-    if word.lower() in lowered:
-        return f" (did you mean '{lowered[word.lower()]}'?)"
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _pointer(path: Iterable[Any]) -> str:
     pointer = ""
     for token in path:
@@ -134,7 +125,7 @@ class _Translator:
                 if patterns and any(re.search(p, name) for p in patterns):
                     continue
                 where = "at the top of the spec" if not pointer else f"in {_field(pointer)}"
-                hint = _suggest(name, known)
+                hint = did_you_mean(name, known)
                 if not hint and len(known) <= 12:
                     hint = f" (known fields: {', '.join(known)})"
                 yield self.diag(f"unknown field '{name}' {where}{hint}", pointer_join(pointer, name), key=True, code="MF101")
@@ -168,7 +159,7 @@ class _Translator:
             return
         if kind == "enum":
             allowed = [str(v) for v in error.validator_value]
-            hint = _suggest(str(value), allowed)
+            hint = did_you_mean(str(value), allowed)
             yield self.diag(f"{value!r} is not one of: {', '.join(allowed)}{hint}", pointer, code="MF105")
             return
         if kind == "type":

@@ -105,6 +105,60 @@ def validate(
 
 
 @app.command()
+def build(
+    spec: Annotated[Path, typer.Argument(help="The connector spec (YAML or JSON).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; replaced as a whole on success.", show_default=False)],
+    env: Annotated[Optional[str], typer.Option("--env", "-e", help="Apply this environment overlay from the spec first.")] = None,
+) -> None:
+    """Compile a spec into the MA export MIM imports, plus its scripts and set-up notes.
+
+    Writes OUT/<ma-name>.xml (Synchronization Service Manager → Management Agents → Import
+    Management Agent), OUT/scripts/ with every embedded script, and OUT/README.md with the
+    steps after import. The same spec gives byte-identical output on any machine. Nothing is
+    written unless everything succeeds.
+
+    Exit status: 0 built, 1 invalid spec or build error, 2 usage error.
+    """
+    from maforge.atomic import OutputDirectoryError
+    from maforge.compiler.build import render_outputs, write_build
+    from maforge.compiler.diagnostics import SpecError
+    from maforge.compiler.loader import UnreadableFile
+    from maforge.compiler.scriptset import ScriptError
+    from maforge.compiler.validate import UnknownEnvironment, load_spec
+
+    try:
+        model, warnings = load_spec(spec, env, str(spec))
+    except (UnreadableFile, UnknownEnvironment) as error:
+        typer.echo(f"maforge build: {error}", err=True)
+        raise typer.Exit(2) from None
+    except SpecError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.format(), err=True)
+        typer.echo(f"maforge build: {spec} is invalid; nothing was written", err=True)
+        raise typer.Exit(1) from None
+    for warning in warnings:
+        typer.echo(warning.format(), err=True)
+    try:
+        result = render_outputs(model, str(spec))
+        write_build(result, out)
+    except ScriptError as error:
+        typer.echo(f"maforge build: {error}; nothing was written", err=True)
+        raise typer.Exit(1) from None
+    except (OutputDirectoryError, OSError, ValueError) as error:
+        typer.echo(f"maforge build: {error}; nothing was written", err=True)
+        raise typer.Exit(2 if isinstance(error, OutputDirectoryError) else 1) from None
+    scripts = sum(1 for name in result.files if name.startswith("scripts/"))
+    typer.echo(f"wrote {out / result.xml_name}, {scripts} scripts in {out / 'scripts'}, and {out / 'README.md'}")
+    if result.scripted_rules:
+        count = len(result.scripted_rules)
+        typer.echo(
+            f"warning: {count} mapping{'s' if count != 1 else ''} need{'' if count != 1 else 's'} a MIM rules extension "
+            f"(listed in {out / 'README.md'})",
+            err=True,
+        )
+
+
+@app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter spec, e.g. spo.yaml.", show_default=False)],
     kind: Annotated[ConnectorKind, typer.Option("--type", "-t", help="What the connector talks to.")] = ConnectorKind.spo_user_profiles,

@@ -44,7 +44,7 @@ def test_string_escapes():
     ("text", "offset", "message"),
     [
         ("Colesce([a])", 0, "unknown function Colesce (did you mean Coalesce?)"),
-        ("toLower([a])", 0, "unknown function toLower (did you mean ToLower?)"),
+        ("toLower([a])", 0, "unknown function toLower (did you mean ToLower? names must match exactly, including case)"),
         ("Left([a])", 0, "Left takes 2 arguments, got 1: Left(value, count)"),
         ("Switch([a], 1, 2, 3, 4)", 0, "Switch takes its arguments after the first 2 in pairs, got 5: "
          "Switch(value, default, key1, result1, key2, result2, ...)"),

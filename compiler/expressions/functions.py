@@ -92,14 +92,8 @@ _CATALOGUE = (
 )
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in _CATALOGUE}
-_BY_LOWER: dict[str, Function] = {f.name.lower(): f for f in _CATALOGUE}
 
 
 def find_function(name: str) -> Function | None:
     """Look a function up by its exact name."""
     return FUNCTIONS.get(name)
-
-
-def function_case_match(name: str) -> Function | None:
-    """The function whose name differs from ``name`` only in case (for 'did you mean')."""
-    return _BY_LOWER.get(name.lower())

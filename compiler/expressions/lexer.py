@@ -27,6 +27,7 @@ _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+MAX_NUMBER_DIGITS = 100
 _OPERATORS = ("<>", "<=", ">=", "=", "<", ">", "&", "-")
 
 
@@ -73,6 +74,8 @@ def tokenize(text: str) -> Iterator[Token]:
             match = _NUMBER.match(text, i)
             assert match is not None
             number = match.group(0)
+            if len(number) > MAX_NUMBER_DIGITS:
+                raise ExpressionSyntaxError(f"number longer than {MAX_NUMBER_DIGITS} digits", i)
             yield Token("NUMBER", float(number) if match.group(1) else int(number), i)
             i = match.end()
             continue

@@ -8,10 +8,9 @@ with a broken expression never reaches a back-end.
 
 from __future__ import annotations
 
-import difflib
-
 from .ast import AttributeRef, Binary, Call, Expression, Literal, Node, Unary
-from .functions import FUNCTIONS, find_function, function_case_match
+from ..suggest import did_you_mean
+from .functions import FUNCTIONS, find_function
 from .lexer import ExpressionSyntaxError, Token, tokenize
 
 _KEYWORDS = {"true": True, "false": False, "null": None}
@@ -54,9 +53,8 @@ class _Parser:
 
     def expression(self) -> Node:
         self.depth += 1
-        if self.depth > MAX_NESTING:
-            raise ExpressionSyntaxError(f"expression nested deeper than {MAX_NESTING} levels", self.current.offset)
         try:
+            self.nested()
             return self.or_expr()
         finally:
             self.depth -= 1
@@ -75,10 +73,20 @@ class _Parser:
             node = Binary(token.offset, "and", node, self.not_expr())
         return node
 
+    def nested(self) -> None:
+        """Refuse runaway nesting before Python's own recursion limit does."""
+        if self.depth > MAX_NESTING:
+            raise ExpressionSyntaxError(f"expression nested deeper than {MAX_NESTING} levels", self.current.offset)
+
     def not_expr(self) -> Node:
         if self.is_word("not"):
             token = self.advance()
-            return Unary(token.offset, "not", self.not_expr())
+            self.depth += 1
+            try:
+                self.nested()
+                return Unary(token.offset, "not", self.not_expr())
+            finally:
+                self.depth -= 1
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -103,7 +111,12 @@ class _Parser:
         token = self.current
         if token.kind == "OP" and token.value == "-":
             self.advance()
-            return Unary(token.offset, "-", self.unary())
+            self.depth += 1
+            try:
+                self.nested()
+                return Unary(token.offset, "-", self.unary())
+            finally:
+                self.depth -= 1
         return self.primary()
 
     def primary(self) -> Node:
@@ -134,13 +147,7 @@ class _Parser:
     def call(self, name: str, offset: int) -> Node:
         function = find_function(name)
         if function is None:
-            same = function_case_match(name)
-            if same is not None:
-                hint = f" (did you mean {same.name}?)"
-            else:
-                close = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ExpressionSyntaxError(f"unknown function {name}{hint}", offset)
+            raise ExpressionSyntaxError(f"unknown function {name}{did_you_mean(name, FUNCTIONS, quote=False)}", offset)
         self.expect("LPAREN", "'('")
         args: list[Node] = []
         if self.current.kind != "RPAREN":

@@ -1,0 +1,100 @@
+"""`maforge build`: a spec → the files an admin imports and reviews.
+
+One call renders everything in memory (scripts, MA export, admin notes), checks that the
+XML reads back, and only then replaces the output folder in one step. Adding an output (the
+native Python runtime, later) means adding an entry to :func:`render_outputs`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from maforge import __version__
+from maforge.atomic import replace_directory
+from maforge.templates import environment
+
+from .capabilities import capability_numbers
+from .identity import ma_id
+from .maexport import ScriptedRule, emit_ma_export
+from .mimxml import write_export_ma
+from .model import ConnectorSpec
+from .scriptset import script_set
+
+
+@dataclass(frozen=True, slots=True)
+class SecretToSet:
+    name: str
+    page: str
+    reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    files: dict[str, str]  # relative path → text
+    xml_name: str
+    scripted_rules: tuple[ScriptedRule, ...]
+
+
+def export_file_name(spec: ConnectorSpec) -> str:
+    """`<ma-name>.xml`, with characters Windows refuses in file names replaced."""
+    safe = re.sub(r'[<>:"/\\|?*\x00-\x1f]', "_", spec.name).strip(" .") or "management-agent"
+    return f"{safe}.xml"
+
+
+def secrets_to_set(spec: ConnectorSpec) -> list[SecretToSet]:
+    """Values the export leaves empty that the admin must set after importing it."""
+    secrets = []
+    if spec.connectivity.password is not None or spec.connectivity.user:
+        secrets.append(SecretToSet("Password", "Connectivity", spec.connectivity.password))
+    for parameter in spec.parameters:
+        if parameter.encrypted:
+            secrets.append(SecretToSet(f"{parameter.name}_Global", "Global Parameters", parameter.value))
+    return secrets
+
+
+def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
+    """Every file of the build, in memory."""
+    scripts = script_set(spec)
+    export = emit_ma_export(spec, scripts.texts)
+    xml_text = write_export_ma(export.tree)
+    # Read it back the way MIM will: a serialisation bug must fail the build, not the import.
+    etree.fromstring(xml_text.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+    xml_name = export_file_name(spec)
+    files = {xml_name: xml_text}
+    for name, text in scripts.files().items():
+        files[f"scripts/{name}"] = text
+    notes = environment().get_template("build/README.md.j2").render(
+        spec=spec,
+        version=__version__,
+        source=Path(source).name,
+        xml_name=xml_name,
+        ma_id=ma_id(spec),
+        numbers=capability_numbers(spec.capabilities),
+        secrets=secrets_to_set(spec),
+        scripted=export.scripted_rules,
+        extra_notes=_connector_notes(spec),
+    )
+    files["README.md"] = notes
+    return BuildResult(files, xml_name, export.scripted_rules)
+
+
+def _connector_notes(spec: ConnectorSpec) -> str:
+    """Set-up notes particular to the connector type (the SPO scripts add theirs)."""
+    from .model import ConnectorType
+
+    if spec.type is ConnectorType.SPO_USER_PROFILES:
+        from .sposcripts import admin_notes
+
+        return admin_notes(spec)
+    return ""
+
+
+def write_build(result: BuildResult, out: Path) -> None:
+    """Replace ``out`` with the build's files in one step."""
+    marker = json.dumps({"tool": "maforge", "version": __version__, "files": sorted(result.files)}, indent=2) + "\n"
+    replace_directory(out, result.files, marker)
