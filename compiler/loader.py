@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from json.decoder import scanstring
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,18 @@ class Document:
     data: JSONValue
     nodes: dict[str, NodeInfo]
     lines: tuple[str, ...]
+    # After an environment overlay: merged pointer → where the value is written in the
+    # file (/environments/NAME/...), for values that came from the overlay.
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def written_at(self, pointer: str) -> str:
+        """The pointer under which the value at ``pointer`` is written in the file."""
+        probe = pointer
+        while probe:
+            if probe in self.origins:
+                return self.origins[probe] + pointer[len(probe):]
+            probe = probe.rsplit("/", 1)[0]
+        return pointer
 
     @property
     def base_dir(self) -> Path:

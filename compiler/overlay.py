@@ -22,15 +22,21 @@ def available_environments(doc: Document) -> tuple[str, ...]:
 def apply_environment(doc: Document, name: str) -> Document:
     """The document with environment ``name`` merged in (``KeyError`` if it has none)."""
     overlay = doc.data["environments"][name]
+    if not isinstance(overlay, dict):
+        raise TypeError(f"environment '{name}' is not a mapping")
     nodes = dict(doc.nodes)
-    data = _merge(doc.data, overlay, "", pointer_join("/environments", name), doc.nodes, nodes)
-    return replace(doc, data=data, nodes=nodes)
+    origins: dict[str, str] = {}
+    data = _merge(doc.data, overlay, "", pointer_join("/environments", name), doc.nodes, nodes, origins)
+    return replace(doc, data=data, nodes=nodes, origins=origins)
 
 
-def _merge(base: Any, patch: Any, pointer: str, patch_pointer: str, source: dict[str, NodeInfo], nodes: dict[str, NodeInfo]) -> Any:
+def _merge(
+    base: Any, patch: Any, pointer: str, patch_pointer: str, source: dict[str, NodeInfo], nodes: dict[str, NodeInfo], origins: dict[str, str]
+) -> Any:
     if not isinstance(patch, dict):
         _drop(nodes, pointer)
         _copy(source, patch_pointer, pointer, nodes)
+        origins[pointer] = patch_pointer
         return patch
     result = dict(base) if isinstance(base, dict) else {}
     if not isinstance(base, dict):
@@ -45,7 +51,7 @@ def _merge(base: Any, patch: Any, pointer: str, patch_pointer: str, source: dict
             result.pop(key, None)
             _drop(nodes, child)
         else:
-            result[key] = _merge(result.get(key), value, child, child_patch, source, nodes)
+            result[key] = _merge(result.get(key), value, child, child_patch, source, nodes, origins)
     return result
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from maforge.connectors.spo import catalogue
+from maforge.schemas import load_schema
 
 from . import psconnector
 from .diagnostics import Diagnostic, Severity
@@ -24,18 +25,24 @@ from .model import (
     Access,
     ConnectorSpec,
     ConnectorType,
+    CsAttribute,
     CsObjectType,
+    DeprovisioningAction,
     ExportFlowSet,
     ImportFlowSet,
     Loc,
     MappingKind,
+    MvAttribute,
     MvObjectType,
     Source,
     SourceType,
     ValueMapping,
 )
 
-SECRET_REFERENCE = re.compile(r"^\$\{(env|file):[^}]+\}$")
+SECRET_REFERENCE = re.compile(load_schema("connector")["$defs"]["secretRef"]["pattern"])
+# Files the rules open are read only this far: a spec pointing at /dev/zero must not hang.
+MAX_SCRIPT_BYTES = 4 * 1024 * 1024
+MAX_HEADER_LINE = 65536
 SECRET_LOOKING_NAME = re.compile(r"(password|passwd|secret|token|apikey|api_key|privatekey|private_key)", re.IGNORECASE)
 
 
@@ -103,17 +110,19 @@ def _duplicates_ignoring_case(names: Iterable[tuple[str, Loc]]) -> Iterator[tupl
 @rule("MF201", "object type and attribute names are unique, ignoring case")
 def unique_names(ctx: RuleContext) -> Iterator[Diagnostic]:
     for name, first, loc in _duplicates_ignoring_case((t.name, t.loc) for t in ctx.spec.object_types):
-        yield ctx.error("MF201", f"object type '{name}' differs from '{first}' only in case: MIM treats them as one", loc)
+        yield ctx.error("MF201", f"object type '{name}' differs from '{first}' only in case: names that differ only in case are ambiguous in MIM", loc)
     for object_type in ctx.spec.object_types:
         for name, first, loc in _duplicates_ignoring_case((a.name, a.loc) for a in object_type.attributes):
             yield ctx.error(
-                "MF201", f"attribute '{name}' of '{object_type.name}' differs from '{first}' only in case: MIM treats them as one", loc
+                "MF201", f"attribute '{name}' of '{object_type.name}' differs from '{first}' only in case: names that differ only in case are ambiguous in MIM", loc
             )
     for name, first, loc in _duplicates_ignoring_case((t.name, t.loc) for t in ctx.spec.mv_object_types):
-        yield ctx.error("MF201", f"metaverse object type '{name}' differs from '{first}' only in case", loc)
+        yield ctx.error("MF201", f"metaverse object type '{name}' differs from '{first}' only in case: names that differ only in case are ambiguous in MIM", loc)
     for mv_type in ctx.spec.mv_object_types:
         for name, first, loc in _duplicates_ignoring_case((a.name, a.loc) for a in mv_type.attributes):
-            yield ctx.error("MF201", f"metaverse attribute '{name}' of '{mv_type.name}' differs from '{first}' only in case", loc)
+            yield ctx.error(
+                "MF201", f"metaverse attribute '{name}' of '{mv_type.name}' differs from '{first}' only in case: names that differ only in case are ambiguous in MIM", loc
+            )
 
 
 @rule("MF202", "every anchor attribute exists and can be imported")
@@ -207,6 +216,9 @@ def references(ctx: RuleContext) -> Iterator[Diagnostic]:
         for i, type_name in enumerate(partition.object_types):
             _, problems = names.cs_type(type_name, ctx.field(f"{partition.loc.pointer}/objectTypes/{i}"))
             yield from problems
+    for component, object_class in spec.provisioning_hierarchy.items():
+        _, problems = names.cs_type(object_class, ctx.field(f"/provisioningHierarchy/{component}"))
+        yield from problems
     for alternative in spec.connector_filter:
         object_type, problems = names.cs_type(alternative.cs_object_type, ctx.member(alternative.loc, "objectType"))
         yield from problems
@@ -222,7 +234,7 @@ def references(ctx: RuleContext) -> Iterator[Diagnostic]:
                     condition.loc,
                 )
             if condition.operator not in ("present", "not-present") and condition.value is None:
-                yield ctx.error("MF211", f"connector filter condition '{condition.operator}' needs a value", condition.loc)
+                yield ctx.error("MF218", f"connector filter condition '{condition.operator}' needs a value", condition.loc)
     for join in spec.join:
         object_type, problems = names.cs_type(join.cs_object_type, ctx.member(join.loc, "objectType"))
         yield from problems
@@ -317,6 +329,27 @@ def flow_sets_unique(ctx: RuleContext) -> Iterator[Diagnostic]:
                     flow.loc,
                 )
             export_targets.setdefault(key, flow_set.mv_object_type)
+
+
+@rule("MF217", "one projection rule per object type; a connector filter is declared or scripted, not both")
+def one_rule_per_type(ctx: RuleContext) -> Iterator[Diagnostic]:
+    projected: set[str] = set()
+    for projection in ctx.spec.projection:
+        if projection.cs_object_type in projected:
+            yield ctx.error(
+                "MF217", f"a second projection rule for '{projection.cs_object_type}': MIM holds one per object type", projection.loc
+            )
+        projected.add(projection.cs_object_type)
+    kinds: dict[str, bool] = {}
+    for alternative in ctx.spec.connector_filter:
+        previous = kinds.setdefault(alternative.cs_object_type, alternative.scripted)
+        if previous != alternative.scripted:
+            yield ctx.error(
+                "MF217",
+                f"the connector filter of '{alternative.cs_object_type}' mixes declared conditions and a scripted entry: "
+                "MIM's filter for one object type is either declared or scripted",
+                alternative.loc,
+            )
 
 
 # --------------------------------------------------------------------------- capabilities
@@ -458,12 +491,16 @@ def literal_secrets(ctx: RuleContext) -> Iterator[Diagnostic]:
                     parameter.loc,
                 )
         elif SECRET_LOOKING_NAME.search(parameter.name):
-            yield ctx.warning(
-                "MF230",
-                f"parameter '{parameter.name}' looks like a secret but is not encrypted: set 'encrypted: true' "
-                "so MIM stores it encrypted and never exports it",
-                parameter.loc,
-            )
+            advice = "set 'encrypted: true' so MIM stores it encrypted and never exports it"
+            if parameter.value:
+                yield ctx.error(
+                    "MF230",
+                    f"parameter '{parameter.name}' looks like a secret and holds a literal value: {advice}, "
+                    "and give the value as ${env:NAME} or ${file:PATH}",
+                    parameter.loc,
+                )
+            else:
+                yield ctx.warning("MF230", f"parameter '{parameter.name}' looks like a secret but is not encrypted: {advice}", parameter.loc)
     encrypted = {p.name for p in spec.parameters if p.encrypted}
     places = [(p.parameters, p.loc) for p in spec.partitions] + [(s.parameters, s.loc) for r in spec.run_profiles for s in r.steps]
     for values, loc in places:
@@ -482,7 +519,12 @@ def script_files(ctx: RuleContext) -> Iterator[Diagnostic]:
     caps = ctx.spec.capabilities
     for script in ctx.spec.scripts:
         try:
-            script.path.read_bytes().decode("utf-8-sig")
+            with open(script.path, "rb") as handle:
+                data = handle.read(MAX_SCRIPT_BYTES + 1)
+            if len(data) > MAX_SCRIPT_BYTES:
+                yield ctx.error("MF250", f"script file '{script.written}' is larger than {MAX_SCRIPT_BYTES} bytes", script.loc)
+                continue
+            data.decode("utf-8-sig")
         except FileNotFoundError:
             yield ctx.error("MF250", f"script file '{script.written}' does not exist (paths are relative to the spec's folder)", script.loc)
             continue
@@ -536,6 +578,8 @@ def rules_extension(ctx: RuleContext) -> Iterator[Diagnostic]:
             needs.append(join.loc)
     needs += [p.loc for p in ctx.spec.projection if p.scripted]
     needs += [a.loc for a in ctx.spec.connector_filter if a.scripted]
+    if ctx.spec.deprovisioning.action is DeprovisioningAction.SCRIPTED:
+        needs.append(ctx.field("/deprovisioning/action"))
     if needs:
         count = len(needs)
         yield ctx.warning(
@@ -546,26 +590,74 @@ def rules_extension(ctx: RuleContext) -> Iterator[Diagnostic]:
         )
 
 
-@rule("MF242", "flows into single-valued attributes do not carry lists")
-def value_shapes(ctx: RuleContext) -> Iterator[Diagnostic]:
+def _direct_pairs(ctx: RuleContext) -> Iterator[tuple[CsAttribute | MvAttribute, CsAttribute | MvAttribute, Loc]]:
+    """(source attribute, target attribute, flow location) of every direct flow whose
+    both ends exist, in both directions."""
     spec = ctx.spec
     for flow_set in spec.export_flows:
-        object_type = spec.object_type(flow_set.cs_object_type)
-        mv_type = spec.mv_object_type(flow_set.mv_object_type)
+        object_type, mv_type = spec.object_type(flow_set.cs_object_type), spec.mv_object_type(flow_set.mv_object_type)
         if object_type is None or mv_type is None:
             continue
         for flow in flow_set.flows:
-            target = object_type.attribute(flow.target)
-            if target is None or flow.mapping.kind is not MappingKind.DIRECT:
-                continue
-            source = mv_type.attribute(flow.mapping.source or "")
-            if source is not None and source.multi_valued and not target.multi_valued:
-                yield ctx.error(
-                    "MF242",
-                    f"multi-valued '{source.name}' flows directly into single-valued '{target.name}': "
-                    "use an expression such as Join(\";\", [" + source.name + "]) or make the target multi-valued",
-                    flow.loc,
-                )
+            if flow.mapping.kind is MappingKind.DIRECT:
+                source, target = mv_type.attribute(flow.mapping.source or ""), object_type.attribute(flow.target)
+                if source is not None and target is not None:
+                    yield source, target, flow.loc
+    for import_set in spec.import_flows:
+        object_type, mv_type = spec.object_type(import_set.cs_object_type), spec.mv_object_type(import_set.mv_object_type)
+        if object_type is None or mv_type is None:
+            continue
+        for flow in import_set.flows:
+            if flow.mapping.kind is MappingKind.DIRECT:
+                source, target = object_type.attribute(flow.mapping.source or ""), mv_type.attribute(flow.target)
+                if source is not None and target is not None:
+                    yield source, target, flow.loc
+
+
+@rule("MF242", "flows into single-valued attributes do not carry lists")
+def value_shapes(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for source, target, loc in _direct_pairs(ctx):
+        if source.multi_valued and not target.multi_valued:
+            yield ctx.error(
+                "MF242",
+                f"multi-valued '{source.name}' flows directly into single-valued '{target.name}': "
+                "use an expression such as Join(\";\", [" + source.name + "]) or make the target multi-valued",
+                loc,
+            )
+
+
+@rule("MF243", "direct flows connect attributes of the same data type")
+def value_types(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for source, target, loc in _direct_pairs(ctx):
+        if source.type is not target.type:
+            # MIM's flow dialog offers direct mappings between attributes of one type; whether
+            # the engine refuses other pairs in an imported file is unverified, so this warns.
+            yield ctx.warning(
+                "MF243",
+                f"'{source.name}' ({source.type.value}) flows directly into '{target.name}' ({target.type.value}): "
+                "MIM maps directly only between attributes of the same type; convert with an expression",
+                loc,
+            )
+
+
+@rule("MF244", "ranks of flows into one metaverse attribute are distinct")
+def distinct_ranks(ctx: RuleContext) -> Iterator[Diagnostic]:
+    seen: dict[tuple[str, str, int], str] = {}
+    contributions = [(s.mv_object_type, f, f"object type '{s.cs_object_type}'") for s in ctx.spec.import_flows for f in s.flows]
+    contributions += [(s.mv_object_type, f, f"source '{s.name}'") for s in ctx.spec.sources for f in s.flows]
+    for mv_type, flow, owner in contributions:
+        if flow.rank is None:
+            continue
+        key = (mv_type, flow.target, flow.rank)
+        if key in seen:
+            yield ctx.warning(
+                "MF244",
+                f"{owner} and {seen[key]} both flow into '{flow.target}' with rank {flow.rank}: give them different ranks "
+                "so the precedence is explicit",
+                flow.loc,
+            )
+        else:
+            seen[key] = owner
 
 
 # --------------------------------------------------------------------------- sources
@@ -576,7 +668,7 @@ def _csv_header(ctx: RuleContext, source: Source) -> tuple[list[str] | None, lis
         return None, []
     try:
         with open(source.path, encoding=source.encoding, newline="") as handle:
-            first = handle.readline()
+            first = handle.readline(MAX_HEADER_LINE)
     except FileNotFoundError:
         return None, [
             ctx.warning(
@@ -638,6 +730,13 @@ def sources(ctx: RuleContext) -> Iterator[Diagnostic]:
                         f"metaverse type '{mv_type.name}'{did_you_mean(criterion.mv_attribute, choices)}",
                         criterion.loc,
                     )
+        if source.type is SourceType.GRAPH_USERS and ctx.spec.sharepoint is None:
+            yield ctx.error(
+                "MF260",
+                f"source '{source.name}' reads Microsoft Graph, which needs a tenant and sign-in: add a 'sharepoint' section "
+                "(only type spo-user-profiles has one)",
+                ctx.member(source.loc, "type"),
+            )
         if not source.join and not source.project:
             yield ctx.error("MF262", f"source '{source.name}' neither joins nor projects: its rows can never reach the metaverse", source.loc)
 
@@ -681,8 +780,11 @@ def sharepoint_properties(ctx: RuleContext) -> Iterator[Diagnostic]:
             if known is None:
                 near = catalogue.case_match(attribute.name)
                 if near is not None:
-                    yield ctx.error(
-                        "MF270", f"'{attribute.name}' is spelled '{near.name}' in SharePoint: property names are case-sensitive", attribute.loc
+                    yield ctx.warning(
+                        "MF270",
+                        f"SharePoint spells this property '{near.name}', not '{attribute.name}': use SharePoint's spelling "
+                        "(whether SharePoint matches property names regardless of case is not documented)",
+                        attribute.loc,
                     )
                     continue
                 close = difflib.get_close_matches(attribute.name, list(catalogue.properties()), n=1, cutoff=0.85)
@@ -707,6 +809,32 @@ def sharepoint_properties(ctx: RuleContext) -> Iterator[Diagnostic]:
                     "(declare the attribute ImportOnly if you only read it)",
                     flow.loc,
                 )
+
+
+@rule("MF271", "the sign-in method has what it needs")
+def sign_in(ctx: RuleContext) -> Iterator[Diagnostic]:
+    sharepoint = ctx.spec.sharepoint
+    if sharepoint is None or sharepoint.auth is None:
+        return
+    auth = sharepoint.auth
+    at = ctx.member(auth.loc, "method")
+    method = auth.method.value
+    if method in ("certificate", "device-code", "federated") and not auth.client_id:
+        yield ctx.error("MF271", f"sign-in method '{method}' needs sharepoint.auth.clientId (the app registration's client id)", at)
+    if method == "certificate":
+        if not auth.certificate_thumbprint:
+            yield ctx.warning(
+                "MF271",
+                "sign-in method 'certificate' without certificateThumbprint: the MIM connector's scripts cannot find the "
+                "certificate in the LocalMachine\\My store",
+                at,
+            )
+        if not auth.certificate_path:
+            yield ctx.warning(
+                "MF271", "sign-in method 'certificate' without certificatePath: maforge plan and apply cannot sign in", at
+            )
+    if method == "password" and not (ctx.spec.connectivity.user and ctx.spec.connectivity.password):
+        yield ctx.error("MF271", "sign-in method 'password' needs connectivity.user and connectivity.password", at)
 
 
 def run_rules(spec: ConnectorSpec, doc: Document) -> list[Diagnostic]:

@@ -32,20 +32,37 @@ def _check_document(doc: Document, environment: str | None) -> tuple[ConnectorSp
     return spec, problems
 
 
-def _tag(diagnostic: Diagnostic, environment: str) -> Diagnostic:
+def _in_environment(diagnostic: Diagnostic, doc: Document, environment: str) -> Diagnostic:
+    """Name the environment, and point at where the value is written (the overlay's
+    key for values the overlay supplied)."""
+    pointer = doc.written_at(diagnostic.pointer) if diagnostic.pointer is not None else None
     return Diagnostic(
         diagnostic.severity,
         diagnostic.code,
         f"in environment '{environment}': {diagnostic.message}",
         diagnostic.file,
         diagnostic.position,
-        diagnostic.pointer,
+        pointer,
     )
 
 
+def _check_environment(doc: Document, environment: str) -> tuple[ConnectorSpec | None, list[Diagnostic]]:
+    """The merged spec of one environment: the base need not be complete on its own."""
+    if environment not in available_environments(doc):
+        known = ", ".join(available_environments(doc)) or "none"
+        raise UnknownEnvironment(f"{doc.display}: no environment '{environment}' (defined: {known})")
+    try:
+        merged = apply_environment(doc, environment)
+    except TypeError:
+        return None, [p for p in check_schema(doc) if p.is_error]
+    spec, problems = _check_document(merged, environment)
+    return spec, [_in_environment(p, merged, environment) for p in problems]
+
+
 def check_file(path: Path, display: str | None = None, environments: Sequence[str] | None = None) -> FileReport:
-    """Check one spec: the base, then each environment overlay (all of them unless
-    ``environments`` names some). Problems an overlay shares with the base are reported once."""
+    """Check one spec. Without ``environments``: the base spec and every overlay (problems
+    an overlay shares with the base are reported once). With them: only those merged
+    specs, so a base that is complete only with an overlay is fine."""
     shown = display or str(path)
     report = FileReport(shown)
     try:
@@ -57,41 +74,45 @@ def check_file(path: Path, display: str | None = None, environments: Sequence[st
     except SpecError as error:
         report.diagnostics.extend(error.diagnostics)
         return report
-    _, base_problems = _check_document(doc, None)
-    report.diagnostics.extend(base_problems)
-    if any(p.is_error for p in base_problems):
-        return report
-    known = available_environments(doc)
-    wanted = list(known) if environments is None else list(environments)
-    for name in wanted:
-        if name not in known:
-            raise UnknownEnvironment(f"{shown}: no environment '{name}' (defined: {', '.join(known) or 'none'})")
-    seen = {(d.pointer, d.message, d.position) for d in base_problems}
-    for name in wanted:
-        _, problems = _check_document(apply_environment(doc, name), name)
+    seen: set[tuple[str | None, str, object]] = set()
+
+    def add(problems: list[Diagnostic]) -> None:
         for problem in problems:
-            if (problem.pointer, problem.message, problem.position) not in seen:
-                seen.add((problem.pointer, problem.message, problem.position))
-                report.diagnostics.append(_tag(problem, name))
+            marker = (problem.pointer, problem.message.split(": ", 1)[-1] if problem.message.startswith("in environment") else problem.message, problem.position)
+            if marker not in seen:
+                seen.add(marker)
+                report.diagnostics.append(problem)
+
+    if environments is None:
+        _, base_problems = _check_document(doc, None)
+        add(base_problems)
+        broken = {p.pointer.split("/")[2] for p in base_problems if p.is_error and (p.pointer or "").startswith("/environments/")}
+        wanted = [name for name in available_environments(doc) if name not in broken] if isinstance(doc.data, dict) else []
+    else:
+        wanted = list(environments)
+    for name in wanted:
+        try:
+            _, problems = _check_environment(doc, name)
+        except UnknownEnvironment as error:
+            report.readable = False
+            report.diagnostics.append(Diagnostic.unreadable(shown, str(error)))
+            continue
+        add(problems)
     return report
 
 
 def load_spec(path: Path, environment: str | None = None, display: str | None = None) -> tuple[ConnectorSpec, list[Diagnostic]]:
-    """The model of a valid spec (with ``environment`` applied) and its warnings.
+    """The model of a valid spec (with ``environment`` merged in) and its warnings; the
+    same checks `maforge validate --env` makes.
 
     Raises :class:`SpecError` with every error when the spec is invalid,
     :class:`UnreadableFile` when it cannot be read, :class:`UnknownEnvironment`."""
     shown = display or str(path)
     doc = load_document(path, shown)
-    if environment is not None:
-        if environment not in available_environments(doc):
-            known = ", ".join(available_environments(doc)) or "none"
-            raise UnknownEnvironment(f"{shown}: no environment '{environment}' (defined: {known})")
-        problems = check_schema(doc)
-        if any(p.is_error for p in problems):
-            raise SpecError(problems)
-        doc = apply_environment(doc, environment)
-    spec, problems = _check_document(doc, environment)
+    if environment is None:
+        spec, problems = _check_document(doc, None)
+    else:
+        spec, problems = _check_environment(doc, environment)
     errors = [p for p in problems if p.is_error]
     if spec is None or errors:
         raise SpecError(sorted(errors, key=Diagnostic.sort_key))

@@ -76,15 +76,11 @@ def validate(
     Exit status: 0 valid, 1 invalid, 2 usage error or unreadable file.
     """
     from maforge.compiler.diagnostics import Severity, reports_to_json, summary_line
-    from maforge.compiler.validate import UnknownEnvironment, check_file
+    from maforge.compiler.validate import check_file
 
     reports = []
     for spec in specs:
-        try:
-            report = check_file(spec, str(spec), env)
-        except UnknownEnvironment as error:
-            typer.echo(f"maforge validate: {error}", err=True)
-            raise typer.Exit(2) from None
+        report = check_file(spec, str(spec), env)
         if strict:
             report.diagnostics = [
                 d if d.is_error else type(d)(Severity.ERROR, d.code, d.message, d.file, d.position, d.pointer) for d in report.diagnostics

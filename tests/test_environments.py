@@ -48,7 +48,7 @@ def test_problem_in_an_overlay_is_reported_at_the_overlay_line(tmp_path):
     report = check_file(spec, "spec.yaml")
     assert [d.format() for d in report.diagnostics] == [
         "spec.yaml:40:11: error: in environment 'prod': 'Export' runs a delta import, but capabilities.deltaImport is false "
-        "(at /runProfiles/Export/0)"
+        "(at /environments/prod/runProfiles/Export/0)"
     ]
 
 
@@ -58,8 +58,16 @@ def test_schema_error_in_an_overlay_names_the_environment(tmp_path):
     report = check_file(spec, "spec.yaml", ["prod"])
     assert [d.format() for d in report.diagnostics] == [
         "spec.yaml:35:26: error: in environment 'prod': 'Contoso' is not a valid value for 'tenant': tenant name in lower case, "
-        "as in the host names: `contoso` for contoso.sharepoint.com and contoso-admin.sharepoint.com (at /sharepoint/tenant)"
+        "as in the host names: `contoso` for contoso.sharepoint.com and contoso-admin.sharepoint.com (at /environments/prod/sharepoint/tenant)"
     ]
+
+
+def test_only_the_named_environment_is_checked_and_the_base_may_be_incomplete(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.read_text().replace("sharepoint: {tenant: contosodev}\n", "").replace("  dev: {}", "  dev: {sharepoint: {tenant: contosodev}}"))
+    assert not check_file(spec).valid  # the base alone has no tenant
+    assert check_file(spec, environments=["dev"]).valid
+    assert load_spec(spec, "dev")[0].sharepoint.tenant == "contosodev"
 
 
 def test_overlay_may_not_change_the_spec_language(tmp_path):

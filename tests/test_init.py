@@ -17,7 +17,7 @@ def test_starter_validates(cli, tmp_path, kind):
     assert [d.format() for d in report.diagnostics] == []
     text = target.read_text()
     assert text.startswith("# My Connector: ")
-    assert "\nname: My Connector\n" in text
+    assert "\nname: \"My Connector\"\n" in text
 
 
 def test_powershell_starter_writes_its_scripts(cli, tmp_path):
@@ -50,7 +50,7 @@ def test_name_and_tenant_options(cli, tmp_path):
     target = tmp_path / "x.yaml"
     assert cli("init", "--name", "Fabrikam Profiles", "--tenant", "fabrikam", str(target)).exit_code == 0
     text = target.read_text()
-    assert "\nname: Fabrikam Profiles\n" in text and "tenant: fabrikam " in text
+    assert "\nname: \"Fabrikam Profiles\"\n" in text and "tenant: fabrikam " in text
     assert check_file(target).valid
 
 
