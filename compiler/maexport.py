@@ -235,7 +235,7 @@ class _Emitter:
     def attribute_inclusion(self, ma: etree._Element) -> None:
         inclusion = sub(ma, "attribute-inclusion")
         # Case-insensitive order, export_password last; MIM's exact collation is unverified.
-        for name in sorted((a.name for a in self.all_attributes()), key=_ordinal_ignore_case):
+        for name in sorted((a.name for a in self.all_attributes() if a.selected), key=_ordinal_ignore_case):
             sub(inclusion, "attribute", name)
         sub(inclusion, "attribute", EXPORT_PASSWORD)
 
@@ -576,7 +576,7 @@ class _Emitter:
             sub(node, "creation-time", self.timestamp)
             sub(node, "last-modification-time", self.timestamp)
             sub(node, "version", "1")
-            sub(node, "selected", "1")
+            sub(node, "selected", _flag(partition.selected))
             selection = sub(node, "filter")
             classes = sub(selection, "object-classes")
             for type_name in partition.object_types:

@@ -289,6 +289,7 @@ class CsAttribute:
     multi_valued: bool
     access: Access
     immutable: bool
+    selected: bool
     description: str | None
     loc: Loc
 
@@ -446,6 +447,7 @@ class Partition:
     key: str
     name: str
     dn: str
+    selected: bool
     object_types: tuple[str, ...]
     include: tuple[str, ...]
     exclude: tuple[str, ...]

@@ -69,12 +69,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "connector"
 
 
+def _integer(value: Any) -> Any:
+    """JSON Schema 2020-12 accepts 5.0 as an integer; the model holds 5."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "1" if value else "0"
-    return str(value)
+    return str(_integer(value))
 
 
 class _Builder:
@@ -100,7 +107,7 @@ class _Builder:
         if "constant" in data:
             return ValueMapping(MappingKind.CONSTANT, constant=data["constant"], loc=loc)
         if "dnPart" in data:
-            return ValueMapping(MappingKind.DN_PART, dn_part=data["dnPart"], loc=loc)
+            return ValueMapping(MappingKind.DN_PART, dn_part=_integer(data["dnPart"]), loc=loc)
         if "script" in data:
             script = data["script"]
             return ValueMapping(
@@ -119,7 +126,7 @@ class _Builder:
         flows = []
         for target, spec in data.items():
             child = pointer_join(pointer, target)
-            flows.append(ImportFlow(target, self.mapping(spec, child), spec.get("rank"), self.loc(child, key=True)))
+            flows.append(ImportFlow(target, self.mapping(spec, child), _integer(spec.get("rank")), self.loc(child, key=True)))
         return tuple(flows)
 
     def criteria(self, items: list[dict[str, Any]], pointer: str) -> tuple[JoinCriterion, ...]:
@@ -141,7 +148,7 @@ class _Builder:
             server=data.get("server"),
             connector_version=data.get("connectorVersion", schema_default("mim", "connectorVersion")),
             application_protection=data.get("applicationProtection", schema_default("mim", "applicationProtection")),
-            rules_extension=RulesExtension(ext["assembly"], ext.get("applicationProtection", "low")) if ext else None,
+            rules_extension=RulesExtension(ext["assembly"], ext.get("applicationProtection", "low")) if ext else None,  # schema default
             timestamp=data.get("timestamp"),
         )
 
@@ -222,7 +229,13 @@ class _Builder:
             spec = spec or {}
             pointer = pointer_join("/parameters", name)
             result.append(
-                Parameter(name, spec.get("description"), spec.get("encrypted", False), _text(spec.get("value")), self.loc(pointer, key=True))
+                Parameter(
+                    name,
+                    spec.get("description"),
+                    spec.get("encrypted", schema_default("parameter", "encrypted")),
+                    _text(spec.get("value")),
+                    self.loc(pointer, key=True),
+                )
             )
         return tuple(result)
 
@@ -241,14 +254,15 @@ class _Builder:
             attributes = []
             for attr_name, attr in spec["attributes"].items():
                 attr = attr or {}
-                access = Access(attr.get("access", "ImportExport"))
+                access = Access(attr.get("access", schema_default("csAttribute", "access")))
                 attributes.append(
                     CsAttribute(
                         name=attr_name,
-                        type=AttributeType(attr.get("type", "string")),
-                        multi_valued=attr.get("multiValued", False),
+                        type=AttributeType(attr.get("type", schema_default("csAttribute", "type"))),
+                        multi_valued=attr.get("multiValued", schema_default("csAttribute", "multiValued")),
                         access=access,
                         immutable=attr.get("immutable", access is Access.IMPORT_ONLY),
+                        selected=attr.get("selected", schema_default("csAttribute", "selected")),
                         description=attr.get("description"),
                         loc=self.loc(pointer_join(pointer_join(pointer, "attributes"), attr_name), key=True),
                     )
@@ -277,10 +291,10 @@ class _Builder:
                 attributes.append(
                     MvAttribute(
                         name=attr_name,
-                        type=AttributeType(attr.get("type", "string")),
-                        multi_valued=attr.get("multiValued", False),
-                        indexed=attr.get("indexed", False),
-                        precedence=Precedence(attr.get("precedence", "ranked")),
+                        type=AttributeType(attr.get("type", schema_default("mvAttribute", "type"))),
+                        multi_valued=attr.get("multiValued", schema_default("mvAttribute", "multiValued")),
+                        indexed=attr.get("indexed", schema_default("mvAttribute", "indexed")),
+                        precedence=Precedence(attr.get("precedence", schema_default("mvAttribute", "precedence"))),
                         description=attr.get("description"),
                         loc=self.loc(pointer_join(pointer_join(pointer, "attributes"), attr_name), key=True),
                     )
@@ -291,7 +305,7 @@ class _Builder:
     def partitions(self, data: dict[str, Any] | None, object_types: tuple[CsObjectType, ...]) -> tuple[Partition, ...]:
         all_types = tuple(t.name for t in object_types)
         if not data:
-            return (Partition(DEFAULT_PARTITION, DEFAULT_PARTITION, DEFAULT_PARTITION, all_types, (), (), frozen(), self.loc("")),)
+            return (Partition(DEFAULT_PARTITION, DEFAULT_PARTITION, DEFAULT_PARTITION, True, all_types, (), (), frozen(), self.loc("")),)
         result = []
         for key, spec in data.items():
             spec = spec or {}
@@ -303,6 +317,7 @@ class _Builder:
                     key=key,
                     name=name,
                     dn=spec.get("dn", name),
+                    selected=spec.get("selected", schema_default("partition", "selected")),
                     object_types=tuple(spec.get("objectTypes", all_types)),
                     include=tuple(containers.get("include", ())),
                     exclude=tuple(containers.get("exclude", ())),
@@ -338,9 +353,11 @@ class _Builder:
                     RunStep(
                         type=StepType(step["type"]),
                         partition=partition,
-                        page_size=step.get("pageSize"),
-                        timeout=step.get("timeout", 0),
-                        thresholds=Thresholds(thresholds.get("objects"), thresholds.get("deletions"), thresholds.get("batchSize")),
+                        page_size=_integer(step.get("pageSize")),
+                        timeout=_integer(step.get("timeout", schema_default("runStep", "timeout"))),
+                        thresholds=Thresholds(
+                            _integer(thresholds.get("objects")), _integer(thresholds.get("deletions")), _integer(thresholds.get("batchSize"))
+                        ),
                         parameters=frozen({k: _text(v) or "" for k, v in step.get("parameters", {}).items()}),
                         loc=self.loc(step_pointer),
                     )
@@ -357,7 +374,13 @@ class _Builder:
                 for j, c in enumerate(item.get("when", []))
             )
             result.append(
-                FilterAlternative(item["objectType"], conditions, item.get("scripted", False), item.get("importFilter", False), self.loc(pointer))
+                FilterAlternative(
+                    item["objectType"],
+                    conditions,
+                    item.get("scripted", False),
+                    item.get("importFilter", schema_default("filterEntry", "importFilter")),
+                    self.loc(pointer),
+                )
             )
         return tuple(result)
 
@@ -395,7 +418,8 @@ class _Builder:
         flows = []
         for target, spec in data.items():
             child = pointer_join(pointer, target)
-            flows.append(ExportFlow(target, self.mapping(spec, child), WhenNull(spec.get("whenNull", "skip")), self.loc(child, key=True)))
+            when_null = WhenNull(spec.get("whenNull", schema_default("exportFlow", "whenNull")))
+            flows.append(ExportFlow(target, self.mapping(spec, child), when_null, self.loc(child, key=True)))
         return tuple(flows)
 
     def sources(self, data: dict[str, Any] | None) -> tuple[Source, ...]:
@@ -411,9 +435,9 @@ class _Builder:
                     type=SourceType(spec["type"]),
                     path=(self.doc.base_dir / written).resolve() if written else None,
                     written_path=written,
-                    encoding=spec.get("encoding", "utf-8"),
-                    delimiter=spec.get("delimiter", ","),
-                    multi_value_separator=spec.get("multiValueSeparator", ";"),
+                    encoding=spec.get("encoding", schema_default("source", "encoding")),
+                    delimiter=spec.get("delimiter", schema_default("source", "delimiter")),
+                    multi_value_separator=spec.get("multiValueSeparator", schema_default("source", "multiValueSeparator")),
                     filter=spec.get("filter"),
                     fields=tuple(spec["fields"]) if "fields" in spec else None,
                     mv_object_type=spec["mvObjectType"],
@@ -425,7 +449,7 @@ class _Builder:
                         )
                         for i, rule in enumerate(spec.get("join", []))
                     ),
-                    project=spec.get("project", True),
+                    project=spec.get("project", schema_default("source", "project")),
                     flows=self.import_flows(spec["attributes"], pointer_join(pointer, "attributes")),
                     loc=self.loc(pointer, key=True),
                 )

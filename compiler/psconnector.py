@@ -17,7 +17,6 @@ LIST_NAME = "PowerShell (Microsoft)"
 COMPANY = "Microsoft"
 ASSEMBLY = "Microsoft.IAM.Connector.PowerShell.dll"
 
-PAGES = ("connectivity", "global", "capabilities", "partition", "run-step")
 SUFFIX = {"global": "_Global", "partition": "_Partition", "run-step": "_RunStep"}
 
 LOGON_TYPES = "None,LogOnInteractive,LogOnNetwork,LogOnBatch,LogOnService,LogOnNetworkClearText"
@@ -106,7 +105,7 @@ GLOBAL = (
     _label("global", "Additional Configuration Parameters"),
 )
 
-# Capability parameter name → (spec field under `capabilities`, parameter type).
+# (capability parameter name, spec field under `capabilities`), in the connector's order.
 CAPABILITY_PARAMETERS: tuple[tuple[str, str], ...] = (
     ("Distinguished Name Style", "distinguishedNameStyle"),
     ("Export Type", "exportType"),

@@ -9,6 +9,7 @@ description.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -94,8 +95,14 @@ def _pointer(path: Iterable[Any]) -> str:
 
 
 def _field(pointer: str) -> str:
-    name = pointer.rsplit("/", 1)[-1] if pointer else ""
-    return f"'{name}'" if name and not name.isdigit() else "this value"
+    """How a message names the value at ``pointer``: 'name', or item 3 of 'criteria'."""
+    if not pointer:
+        return "the spec"
+    parent, name = pointer.rsplit("/", 1)
+    if name.isdigit():
+        container = parent.rsplit("/", 1)[-1] if parent else ""
+        return f"item {int(name) + 1} of '{container}'" if container else f"item {int(name) + 1}"
+    return f"'{name}'"
 
 
 def _describe(schema: dict[str, Any]) -> str:
@@ -155,7 +162,9 @@ class _Translator:
             elif pointer == "/kind":
                 yield self.diag(f"kind is {value!r}; a connector spec has kind: Connector", pointer, code="MF104")
             else:
-                yield self.diag(f"{_field(pointer)} must be {error.validator_value!r}, found {value!r}", pointer, code="MF104")
+                yield self.diag(
+                    f"{_field(pointer)} must be {json.dumps(error.validator_value)}, found {json.dumps(value)}", pointer, code="MF104"
+                )
             return
         if kind == "enum":
             allowed = [str(v) for v in error.validator_value]
@@ -166,8 +175,7 @@ class _Translator:
             expected = error.validator_value
             names = [expected] if isinstance(expected, str) else list(expected)
             wanted = " or ".join(_JSON_TYPE_NAMES.get(n, n) for n in names)
-            where = "the spec" if not pointer else _field(pointer)
-            yield self.diag(f"{where} must be {wanted}, found {_python_type_name(value)}", pointer, code="MF106")
+            yield self.diag(f"{_field(pointer)} must be {wanted}, found {_python_type_name(value)}", pointer, code="MF106")
             return
         if kind == "pattern":
             resolved = _resolve(schema)
@@ -249,6 +257,8 @@ class _Translator:
         value = error.instance
         # Branches that only say which keys are required: the choice is about keys.
         key_sets = [b.get("required") for b in branches]
+        if all(key_sets) and not isinstance(value, dict):
+            return  # the type check beside this choice already says it must be a mapping
         if all(key_sets) and isinstance(value, dict):
             choices = [k[0] for k in key_sets]
             present = [c for c in choices if c in value]
@@ -272,8 +282,8 @@ class _Translator:
             for sub in shaped[0]:
                 yield from self.translate(sub)
             return
-        wanted = "; or ".join(_describe(b) or "another form" for b in branches)
-        yield self.diag(f"{_field(pointer)} has the wrong form: expected {wanted}", pointer, code="MF112")
+        wanted = " or ".join(_describe(b) or "another form" for b in branches)
+        yield self.diag(f"{_field(pointer)} must be {wanted}, found {_python_type_name(value)}", pointer, code="MF112")
 
 
 def check_schema(doc: Document) -> list[Diagnostic]:

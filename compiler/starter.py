@@ -34,7 +34,9 @@ def write_starter(path: Path, kind: str, *, name: str | None = None, tenant: str
         raise ValueError(f"unknown connector type '{kind}' (spo-user-profiles or powershell)")
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", tenant):
         raise ValueError(f"'{tenant}' is not a tenant name: use the part before .sharepoint.com, in lower case")
-    title = name or _name_from(path)
+    title = name if name is not None else _name_from(path)
+    if not title.strip() or title != title.strip() or any(c in title for c in "\r\n"):
+        raise ValueError(f"{title!r} is not an MA name: give a name without leading or trailing spaces")
     module = re.sub(r"[^A-Za-z0-9]+", "", title) + ".psm1"
     context = {"name": title, "filename": path.name, "tenant": tenant, "company": "Contoso", "module": module}
     env = environment()

@@ -25,7 +25,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
@@ -59,16 +59,21 @@ def main_options(
 
 @app.command()
 def validate(
-    specs: Annotated[list[Path], typer.Argument(help="Spec files to check (YAML or JSON).", show_default=False)],
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to check (YAML or JSON).", show_default=False, metavar="SPEC")],
     env: Annotated[
         Optional[list[str]],
-        typer.Option("--env", "-e", help="Check only this environment overlay (repeatable). Default: the base spec and every environment."),
+        typer.Option(
+            "--env",
+            "-e",
+            metavar="NAME",
+            help="Check only this environment's merged spec (repeatable). Default: the base spec and every environment.",
+        ),
     ] = None,
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="text for people, json for CI.")] = OutputFormat.text,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only, no summary line.")] = False,
 ) -> None:
-    """Check specs against the JSON Schema and maforge's semantic rules.
+    """Check specs: JSON Schema, MIM's rules, every problem with its line.
 
     Every problem is printed as FILE:LINE:COL: error|warning: MESSAGE (at /json/pointer),
     all problems of a run at once, then a summary line.
@@ -102,11 +107,15 @@ def validate(
 
 @app.command()
 def build(
-    spec: Annotated[Path, typer.Argument(help="The connector spec (YAML or JSON).", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; replaced as a whole on success.", show_default=False)],
-    env: Annotated[Optional[str], typer.Option("--env", "-e", help="Apply this environment overlay from the spec first.")] = None,
+    spec: Annotated[Path, typer.Argument(help="The connector spec (YAML or JSON).", show_default=False, metavar="SPEC")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder; replaced as a whole on success.", show_default=False, metavar="DIR")
+    ],
+    env: Annotated[
+        Optional[str], typer.Option("--env", "-e", help="Merge this environment overlay from the spec first.", metavar="NAME")
+    ] = None,
 ) -> None:
-    """Compile a spec into the MA export MIM imports, plus its scripts and set-up notes.
+    """Compile a spec into the MA export MIM imports, with its scripts and notes.
 
     Writes OUT/<ma-name>.xml (Synchronization Service Manager → Management Agents → Import
     Management Agent), OUT/scripts/ with every embedded script, and OUT/README.md with the
@@ -156,10 +165,12 @@ def build(
 
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the starter spec, e.g. spo.yaml.", show_default=False)],
+    path: Annotated[Path, typer.Argument(help="Where to write the starter spec, e.g. spo.yaml.", show_default=False, metavar="PATH")],
     kind: Annotated[ConnectorKind, typer.Option("--type", "-t", help="What the connector talks to.")] = ConnectorKind.spo_user_profiles,
-    name: Annotated[Optional[str], typer.Option("--name", help="The MA's name in MIM. Default: from the file name.")] = None,
-    tenant: Annotated[str, typer.Option("--tenant", help="SharePoint Online tenant name (contoso for contoso.sharepoint.com).")] = "contoso",
+    name: Annotated[Optional[str], typer.Option("--name", help="The MA's name in MIM. Default: from the file name.", metavar="TEXT")] = None,
+    tenant: Annotated[
+        str, typer.Option("--tenant", help="For spo-user-profiles: the tenant name (contoso for contoso.sharepoint.com).", metavar="NAME")
+    ] = "contoso",
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
 ) -> None:
     """Write a commented starter spec that validates.

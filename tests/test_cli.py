@@ -102,3 +102,25 @@ def test_unknown_environment_is_a_usage_error(cli):
     result = cli("validate", "--env", "staging", str(FIXTURES / "valid" / "environments.yaml"))
     assert result.exit_code == 2
     assert "no environment 'staging' (defined: dev, prod)" in result.output
+
+
+@pytest.mark.parametrize("command", ["validate", "init", "build"])
+def test_help_shows_readable_names_not_python_types(cli, command):
+    text = cli(command, "--help").output
+    for leak in ("Optional", "{specs}", "PosixPath", "NoneType"):
+        assert leak not in text, f"{leak!r} in `maforge {command} --help`"
+    assert "Usage: maforge" in text or "Usage: root" in text
+
+
+def test_readme_spec_example_is_valid(tmp_path):
+    import re
+
+    from maforge.compiler.validate import check_file
+    from support import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (example,) = [block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "apiVersion: maforge/v1" in block]
+    spec = tmp_path / "example.yaml"
+    spec.write_text(example, encoding="utf-8")
+    report = check_file(spec)
+    assert [d.format() for d in report.diagnostics if d.is_error] == []

@@ -107,3 +107,32 @@ def test_expression_parser_fails_cleanly(text):
     except ExpressionSyntaxError as error:
         assert 0 <= error.offset <= len(text)
         assert error.message
+
+
+@FUZZ
+@given(content=st.text(max_size=300) | st.builds(lambda n: "a: " + "9" * n + "\n", st.integers(0, 6000)))
+def test_cli_exit_codes_on_junk(tmp_path, content):
+    """Through the real command line: only exit 0 or 1 with a summary, never a traceback."""
+    from typer.testing import CliRunner
+
+    from maforge.cli import app
+
+    spec = tmp_path / "junk.yaml"
+    spec.write_text(content, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(spec)], catch_exceptions=False)
+    assert result.exit_code in (0, 1)
+    assert result.output.rstrip().splitlines()[-1].startswith(f"{spec}: ")
+
+
+@FUZZ
+@given(
+    depth=st.integers(0, 5000),
+    prefix=st.sampled_from(["-", "not ", "Trim(", "(", "["]),
+    tail=st.sampled_from(["1", "[a]", "9" * 5000, ""]),
+)
+def test_expression_parser_survives_deep_and_long_input(depth, prefix, tail):
+    text = prefix * depth + tail
+    try:
+        parse_expression(text)
+    except ExpressionSyntaxError as error:
+        assert 0 <= error.offset <= len(text)
