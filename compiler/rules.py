@@ -456,10 +456,6 @@ def parameter_names(ctx: RuleContext) -> Iterator[Diagnostic]:
         if clash is not None:
             whose = ("maforge's generated SPO scripts read" if clash in psconnector.SPO_RESERVED_PARAMETER_NAMES else "the connector already uses")
             yield ctx.error("MF231", f"parameter '{parameter.name}' collides with '{clash}', a name {whose}: rename it", parameter.loc)
-        for page in ("global", "partition", "run-step"):
-            scoped = psconnector.scoped_name(parameter.name, page).lower()
-            if scoped in reserved:
-                yield ctx.error("MF231", f"parameter '{parameter.name}' becomes '{reserved[scoped]}', a built-in name: rename it", parameter.loc)
     for name, first, loc in _duplicates_ignoring_case((p.name, p.loc) for p in ctx.spec.parameters):
         yield ctx.error("MF231", f"parameters '{name}' and '{first}' differ only in case: the connector cannot tell them apart", loc)
 
