@@ -67,13 +67,11 @@ def canonicalize(root: etree._Element) -> etree._Element:
 
 
 def facts(element: etree._Element, path: str = "") -> Iterator[str]:
-    """One line per element: its path, sorted attributes and text.
+    """One line per element: its path, sorted attributes and text (line breaks as \\n).
     Diffing two such listings shows differences at the element that holds them."""
     here = f"{path}/{etree.QName(element).localname}"
     attrs = " ".join(f'{etree.QName(k).localname}="{v}"' for k, v in sorted(element.attrib.items()))
     text = (element.text or "").replace("\n", "\\n")
-    if len(text) > 120:
-        text = f"{text[:60]}…[{len(text)} chars]…{text[-40:]}"
     yield f"{here}[{attrs}] {text}".rstrip()
     for child in element:
         yield from facts(child, here)

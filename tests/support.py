@@ -26,3 +26,20 @@ def reported_problems(path: Path) -> list[str]:
     return [d.format().removeprefix(f"{path.name}:") for d in sorted(report.diagnostics, key=lambda d: d.sort_key())]
 
 
+
+
+def powershell_syntax_errors(text: str) -> list[str]:
+    """ERROR and MISSING nodes tree-sitter's PowerShell grammar finds in ``text``
+    (tree-sitter-language-pack 0.13.0 ships the grammar; it needs no network)."""
+    from tree_sitter_language_pack import get_parser
+
+    tree = get_parser("powershell").parse(text.encode("utf-8"))
+    problems: list[str] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            row, column = node.start_point
+            problems.append(f"line {row + 1}, column {column + 1}: {'missing ' + node.type if node.is_missing else 'syntax error'}")
+        stack.extend(node.children)
+    return sorted(problems)
