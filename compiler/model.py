@@ -233,13 +233,15 @@ CAPABILITY_FIELDS: tuple[str, ...] = tuple(_CAPABILITY_ATTRS)
 
 @dataclass(frozen=True, slots=True)
 class Parameter:
-    """An additional config parameter; ``value`` is its Global page value."""
+    """An additional config parameter; ``value`` is its Global page value. ``generated``
+    marks the ones maforge declares itself for the scripts it writes."""
 
     name: str
     description: str | None
     encrypted: bool
     value: str | None
     loc: Loc
+    generated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,9 @@ from .model import (
     WhenNull,
     frozen,
 )
+from maforge import __version__
+
+from . import psconnector
 from .schema_check import schema_default
 
 DEFAULT_PARTITION = "default"
@@ -238,6 +241,30 @@ class _Builder:
                 )
             )
         return tuple(result)
+
+    def spo_parameters(self, declared: tuple[Parameter, ...], sharepoint: SharePoint) -> tuple[Parameter, ...]:
+        """The parameters maforge's SPO scripts read, declared for them, then the spec's own."""
+        auth = sharepoint.auth
+        loc = self.loc("/sharepoint")
+        values = {
+            "TenantName": (sharepoint.tenant, "SharePoint Online tenant name."),
+            "TenantId": (sharepoint.tenant_id, "Entra ID tenant the scripts sign in to."),
+            "ClientId": ((auth.client_id if auth else None) or "", "Application (client) id of the app registration."),
+            "CertificateThumbprint": (
+                (auth.certificate_thumbprint if auth else None) or "",
+                "Thumbprint of the app's certificate in LocalMachine\\My.",
+            ),
+            "AuthMode": ("Password" if auth and auth.method.value == "password" else "Certificate", "Certificate or Password."),
+            "UserAgent": (f"NONISV|{sharepoint.company or 'maforge'}|maforge/{__version__}", "User-Agent sent to SharePoint."),
+            "DeltaStrategy": ("Snapshot", "How delta import finds changes: Snapshot compares with the last import."),
+            "LogLevel": ("Information", "Error, Warning, Information or Verbose."),
+        }
+        generated = [Parameter(name, text, False, value, loc, generated=True) for name, (value, text) in values.items()]
+        own = {p.name for p in declared}
+        for name, (default, text) in psconnector.SPO_TUNABLE_PARAMETERS.items():
+            if name not in own:
+                generated.append(Parameter(name, text, False, default, loc, generated=True))
+        return tuple(generated) + declared
 
     def scripts(self, data: dict[str, Any] | None) -> tuple[ScriptRef, ...]:
         if not data:
@@ -465,6 +492,7 @@ class _Builder:
         object_types = self.object_types(data.get("schema", {}))
         partitions = self.partitions(data.get("partitions"), object_types)
         deprovisioning = data.get("deprovisioning", {})
+        parameters = self.parameters(data.get("parameters", {}))
         return ConnectorSpec(
             api_version=data["apiVersion"],
             name=data["name"],
@@ -473,7 +501,7 @@ class _Builder:
             mim=self.mim(data.get("mim", {})),
             connectivity=self.connectivity(data.get("connectivity", {}), sharepoint, scripts, data["name"]),
             capabilities=self.capabilities(data.get("capabilities", {})),
-            parameters=self.parameters(data.get("parameters", {})),
+            parameters=self.spo_parameters(parameters, sharepoint) if sharepoint is not None else parameters,
             scripts=scripts,
             sharepoint=sharepoint,
             object_types=object_types,

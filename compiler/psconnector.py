@@ -205,8 +205,10 @@ BUILTIN_PARAMETER_NAMES: frozenset[str] = frozenset(
     d.name for d in CONNECTIVITY + GLOBAL + CAPABILITIES + PARTITION + RUN_STEP if d.name
 )
 
-# Names the scripts maforge generates for `spo-user-profiles` read for themselves; a
-# spec parameter of the same name would be shadowed or would shadow them.
+# Parameters the scripts maforge generates for `spo-user-profiles` read. maforge declares
+# them itself (so a script never reads a name the MA does not declare), filling the values
+# from the spec's `sharepoint` section. A spec parameter of one of these names would shadow
+# them and is refused.
 SPO_RESERVED_PARAMETER_NAMES: frozenset[str] = frozenset(
     {
         "TenantName",
@@ -219,6 +221,15 @@ SPO_RESERVED_PARAMETER_NAMES: frozenset[str] = frozenset(
         "LogLevel",
     }
 )
+
+# Tuning parameters the generated SPO scripts also read: a spec may declare them to set its
+# own value (for example `MaxRetryWaitSeconds` per run step); otherwise maforge declares them
+# with these defaults.
+SPO_TUNABLE_PARAMETERS: dict[str, tuple[str, str]] = {
+    "ImportPageSize": ("100", "Profiles fetched per upstream page while importing (not MIM's page size)."),
+    "MaxRetries": ("8", "Retries of one request answered 429, 503 or 504 before the entry fails."),
+    "MaxRetryWaitSeconds": ("300", "Total seconds one run step may wait on Retry-After before the remaining entries fail."),
+}
 
 
 def scoped_name(name: str, page: str) -> str:

@@ -451,12 +451,12 @@ def run_step_partitions(ctx: RuleContext) -> Iterator[Diagnostic]:
 @rule("MF231", "parameter names do not collide with the connector's own")
 def parameter_names(ctx: RuleContext) -> Iterator[Diagnostic]:
     reserved = {name.lower(): name for name in psconnector.reserved_names(ctx.spec.type.value)}
-    for parameter in ctx.spec.parameters:
+    for parameter in (p for p in ctx.spec.parameters if not p.generated):
         clash = reserved.get(parameter.name.lower())
         if clash is not None:
             whose = ("maforge's generated SPO scripts read" if clash in psconnector.SPO_RESERVED_PARAMETER_NAMES else "the connector already uses")
             yield ctx.error("MF231", f"parameter '{parameter.name}' collides with '{clash}', a name {whose}: rename it", parameter.loc)
-    for name, first, loc in _duplicates_ignoring_case((p.name, p.loc) for p in ctx.spec.parameters):
+    for name, first, loc in _duplicates_ignoring_case((p.name, p.loc) for p in ctx.spec.parameters if not p.generated):
         yield ctx.error("MF231", f"parameters '{name}' and '{first}' differ only in case: the connector cannot tell them apart", loc)
 
 
@@ -829,6 +829,13 @@ def sign_in(ctx: RuleContext) -> Iterator[Diagnostic]:
             yield ctx.warning(
                 "MF271", "sign-in method 'certificate' without certificatePath: maforge plan and apply cannot sign in", at
             )
+    if method in ("device-code", "managed-identity", "federated"):
+        yield ctx.warning(
+            "MF271",
+            f"sign-in method '{method}' serves maforge plan and apply only: the MIM connector's scripts sign in with a "
+            "certificate (AuthMode=Certificate is written); use an environment overlay to give MIM and CI different methods",
+            at,
+        )
     if method == "password" and not (ctx.spec.connectivity.user and ctx.spec.connectivity.password):
         yield ctx.error("MF271", "sign-in method 'password' needs connectivity.user and connectivity.password", at)
 
