@@ -58,3 +58,41 @@ def test_parameter_catalogue_matches_the_connector():
     assert names[:4] == ["Server", "Domain", "User", "Password"]
     assert len([d for d in psconnector.CAPABILITIES if d.name]) == 17
     assert set(psconnector.SCRIPT_PARAMETERS.values()) <= psconnector.BUILTIN_PARAMETER_NAMES
+
+
+def test_connector_schema_is_a_valid_draft_2020_12_schema():
+    import jsonschema
+
+    from maforge.schemas import load_schema
+
+    schema = load_schema("connector")
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_every_schema_property_has_a_description():
+    """The reference docs are generated from the schema: nothing may be undocumented."""
+    from maforge.schemas import load_schema
+
+    schema = load_schema("connector")
+    missing = []
+
+    def documented(sub):
+        if "description" in sub:
+            return True
+        ref = sub.get("$ref", "")
+        return ref.startswith("#/$defs/") and "description" in schema["$defs"][ref.rsplit("/", 1)[-1]]
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for name, sub in node.get("properties", {}).items():
+                if isinstance(sub, dict) and not documented(sub):
+                    missing.append(f"{path}/properties/{name}")
+            for key, value in node.items():
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}/{i}")
+
+    walk(schema, "")
+    assert missing == []
