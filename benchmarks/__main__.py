@@ -1,0 +1,36 @@
+"""`python -m benchmarks [--quick] [--json FILE]`: every benchmark in one run, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import build
+
+SUITES = {"build": build.run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
+    parser.add_argument("--only", choices=sorted(SUITES), action="append", help="run only this suite (repeatable)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    args = parser.parse_args(argv)
+    results = []
+    for name, suite in SUITES.items():
+        if args.only and name not in args.only:
+            continue
+        results.extend(suite(args.quick))
+    width = max(len(str(r["benchmark"])) for r in results)
+    print(f"{'benchmark'.ljust(width)}  median   target  ratio")
+    for row in results:
+        print(f"{str(row['benchmark']).ljust(width)}  {row['median_s']:6.3f}s  {row['target_s']:5.1f}s  {row['ratio_to_target']:5.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
