@@ -17,6 +17,7 @@ from lxml import etree
 
 from . import psconnector
 from .capabilities import capability_numbers
+from . import identity
 from .identity import build_timestamp, element_id, ma_id
 from .model import (
     Access,
@@ -257,7 +258,7 @@ class _Emitter:
             if scripted:
                 continue
             for index, entry in enumerate(entries):
-                alternative = sub(filter_set, "filter-alternative", attrs={"id": element_id(self.spec, "filter", type_name, str(index))})
+                alternative = sub(filter_set, "filter-alternative", attrs={"id": element_id(self.spec, identity.filter_key(type_name, index))})
                 for condition in entry.conditions:
                     node = sub(alternative, "condition", attrs={"cd-attribute": condition.attribute, "operator": condition.operator})
                     sub(node, "value", condition.value or "")
@@ -268,7 +269,7 @@ class _Emitter:
         for type_name in dict.fromkeys(r.cs_object_type for r in rules):
             profile = sub(holder, "join-profile", attrs={"cd-object-type": type_name})
             for index, rule in enumerate(r for r in rules if r.cs_object_type == type_name):
-                criterion = sub(profile, "join-criterion", attrs={"id": element_id(self.spec, "join", type_name, str(index))})
+                criterion = sub(profile, "join-criterion", attrs={"id": element_id(self.spec, identity.join_key(type_name, index))})
                 search = sub(criterion, "search", attrs={"mv-object-type": rule.mv_object_type} if rule.mv_object_type else None)
                 for c_index, item in enumerate(rule.criteria):
                     mapping = sub(search, "attribute-mapping", attrs={"mv-attribute": item.mv_attribute})
@@ -286,7 +287,7 @@ class _Emitter:
         for rule in self.spec.projection:
             attrs = {
                 "type": "scripted" if rule.scripted else "declared",
-                "id": element_id(self.spec, "projection", rule.cs_object_type),
+                "id": element_id(self.spec, identity.projection_key(rule.cs_object_type)),
                 "cd-object-type": rule.cs_object_type,
             }
             mapping = sub(holder, "class-mapping", attrs=attrs)
@@ -303,7 +304,7 @@ class _Emitter:
                     "export-flow",
                     attrs={
                         "cd-attribute": flow.target,
-                        "id": element_id(self.spec, "export-flow", flow_set.cs_object_type, flow_set.mv_object_type, flow.target),
+                        "id": element_id(self.spec, identity.export_flow_key(flow_set.cs_object_type, flow_set.mv_object_type, flow.target)),
                         # "Allow nulls" ticked ⇔ suppress-deletions="false".
                         "suppress-deletions": "false" if flow.when_null is WhenNull.CLEAR else "true",
                     },
@@ -568,7 +569,7 @@ class _Emitter:
         holder = sub(ma, "ma-partition-data")
         ids: dict[str, str] = {}
         for partition in self.spec.partitions:
-            pid = self.spec.mim.partition_ids.get(partition.key) or element_id(self.spec, "partition", partition.name)
+            pid = element_id(self.spec, identity.partition_key(partition))
             ids[partition.key] = pid
             node = sub(holder, "partition")
             sub(node, "id", pid)
@@ -610,7 +611,7 @@ class _Emitter:
         holder = sub(ma, "ma-run-data")
         for profile in self.spec.run_profiles:
             node = sub(holder, "run-configuration")
-            sub(node, "id", self.spec.mim.run_profile_ids.get(profile.name) or element_id(self.spec, "run-profile", profile.name))
+            sub(node, "id", element_id(self.spec, identity.run_profile_key(profile)))
             sub(node, "name", profile.name)
             sub(node, "creation-time", self.timestamp)
             sub(node, "version", "1")
@@ -687,7 +688,7 @@ class _Emitter:
                     flow_node = sub(
                         node,
                         "import-flow",
-                        attrs={"src-ma": self.ma_id, "cd-object-type": cs_type, "id": element_id(self.spec, "import-flow", cs_type, mv_type, target)},
+                        attrs={"src-ma": self.ma_id, "cd-object-type": cs_type, "id": element_id(self.spec, identity.import_flow_key(cs_type, mv_type, target))},
                     )
                     self.mapping(flow_node, flow.mapping, f"import:{cs_type}.{target}", f"import flow {cs_type} → {mv_type}.{target}")
         options = sub(flows, "per-ma-options")

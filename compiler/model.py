@@ -160,8 +160,7 @@ class MimSettings:
     """What differs between MIM servers, and the MA's identity on them."""
 
     id: str | None  # None: derived from the name by the build
-    partition_ids: Mapping[str, str]  # pinned partition GUIDs by partition key
-    run_profile_ids: Mapping[str, str]  # pinned run profile GUIDs by name
+    ids: Mapping[str, str]  # pinned GUIDs by element key (see identity.py)
     server: str | None
     connector_version: str
     application_protection: str

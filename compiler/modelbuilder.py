@@ -143,11 +143,9 @@ class _Builder:
 
     def mim(self, data: dict[str, Any]) -> MimSettings:
         ext = data.get("rulesExtension")
-        ids = data.get("ids", {})
         return MimSettings(
             id=data.get("id"),
-            partition_ids=frozen(ids.get("partitions", {})),
-            run_profile_ids=frozen(ids.get("runProfiles", {})),
+            ids=frozen(data.get("ids", {})),
             server=data.get("server"),
             connector_version=data.get("connectorVersion", schema_default("mim", "connectorVersion")),
             application_protection=data.get("applicationProtection", schema_default("mim", "applicationProtection")),

@@ -19,6 +19,7 @@ from maforge.schemas import load_schema
 
 from . import psconnector
 from .diagnostics import Diagnostic, Severity
+from .identity import element_keys
 from .loader import Document
 from .suggest import did_you_mean
 from .model import (
@@ -409,26 +410,17 @@ def capability_use(ctx: RuleContext) -> Iterator[Diagnostic]:
                 yield ctx.error("MF223", f"'{profile.name}' exports, but capabilities.export is false", step.loc)
 
 
-@rule("MF224", "pinned ids name partitions and run profiles that exist")
+@rule("MF224", "pinned ids name elements that exist, each with its own GUID")
 def pinned_ids(ctx: RuleContext) -> Iterator[Diagnostic]:
-    keys = [p.key for p in ctx.spec.partitions]
-    for key in ctx.spec.mim.partition_ids:
-        if ctx.spec.partition(key) is None:
+    known = element_keys(ctx.spec)
+    for key in ctx.spec.mim.ids:
+        if key not in known:
+            escaped = key.replace("~", "~0").replace("/", "~1")
             yield ctx.error(
-                "MF224", f"mim.ids pins partition '{key}', which is not declared{did_you_mean(key, keys)}", ctx.field(f"/mim/ids/partitions/{key}")
+                "MF224", f"mim.ids pins '{key}', which is not an element of this MA{did_you_mean(key, sorted(known))}", ctx.field(f"/mim/ids/{escaped}")
             )
-    names = [p.name for p in ctx.spec.run_profiles]
-    for name in ctx.spec.mim.run_profile_ids:
-        if name not in names:
-            escaped = name.replace("~", "~0").replace("/", "~1")
-            yield ctx.error(
-                "MF224", f"mim.ids pins run profile '{name}', which is not declared{did_you_mean(name, names)}", ctx.field(f"/mim/ids/runProfiles/{escaped}")
-            )
-    ids = list(ctx.spec.mim.partition_ids.values()) + list(ctx.spec.mim.run_profile_ids.values())
-    if ctx.spec.mim.id:
-        ids.append(ctx.spec.mim.id)
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    for guid in duplicates:
+    ids = list(ctx.spec.mim.ids.values()) + ([ctx.spec.mim.id] if ctx.spec.mim.id else [])
+    for guid in sorted({i for i in ids if ids.count(i) > 1}):
         yield ctx.error("MF224", f"GUID {guid} is pinned for more than one element: each needs its own", ctx.field("/mim/ids"))
 
 
