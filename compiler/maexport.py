@@ -29,6 +29,7 @@ from .model import (
     MappingKind,
     ImportFlow,
     Precedence,
+    PreservedXml,
     RunStep,
     StepType,
     ValueMapping,
@@ -732,9 +733,39 @@ class MaExport:
 DEFAULT_SERVER = "MAFORGE"
 
 
+class PreserveError(Exception):
+    """A `mim.preserve` entry that cannot be applied."""
+
+
+def apply_preserved(root: etree._Element, preserved: tuple[PreservedXml, ...]) -> None:
+    """Put each carried element back where it stood, replacing what the model produced."""
+    ma_data = root.find("ma-data")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_comments=False)
+    for item in preserved:
+        try:
+            replacement = etree.fromstring(item.xml.encode("utf-8"), parser)
+        except etree.XMLSyntaxError as error:
+            raise PreserveError(f"{item.loc}: mim.preserve '{item.path}' is not well-formed XML: {error.msg}") from None
+        if item.path == ".":
+            matches = [ma_data]
+        elif item.path.startswith("/"):
+            matches = root.xpath(item.path.lstrip("/"))
+        else:
+            matches = ma_data.xpath(item.path)
+        if len(matches) != 1 or not isinstance(matches[0], etree._Element):
+            raise PreserveError(f"{item.loc}: mim.preserve path '{item.path}' matches {len(matches)} elements of the built export, not one")
+        target = matches[0]
+        replacement.tail = target.tail
+        target.getparent().replace(target, replacement)
+        if target is ma_data:
+            ma_data = replacement
+
+
 def emit_ma_export(spec: ConnectorSpec, scripts: Mapping[str, str]) -> MaExport:
-    """The `<export-ma>` tree of ``spec``, with ``scripts`` (slot → text) embedded."""
+    """The `<export-ma>` tree of ``spec``, with ``scripts`` (slot → text) embedded and the
+    elements the spec carries verbatim put back."""
     emitter = _Emitter(spec, scripts, spec.mim.server or DEFAULT_SERVER)
     tree = emitter.build()
+    apply_preserved(tree, spec.mim.preserve)
     return MaExport(tree, tuple(emitter.scripted_rules))
 

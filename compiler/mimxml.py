@@ -37,22 +37,33 @@ def _attribute(value: str) -> str:
     )
 
 
-def _name(qualified: str) -> str:
-    if qualified.startswith("{"):
-        namespace, local = qualified[1:].split("}", 1)
-        return f"{_PREFIXES[namespace]}:{local}"
-    return qualified
+def _name(qualified: str, element: etree._Element, attribute: bool = False) -> str:
+    """The prefixed name of a tag or attribute, using the prefixes in scope at ``element``
+    (MIM's ECMA2 files use dsml:/ms-dsml:, its AD files a default namespace and m:)."""
+    if not qualified.startswith("{"):
+        return qualified
+    namespace, local = qualified[1:].split("}", 1)
+    scope = element.nsmap or {}
+    candidates = [p for p, uri in scope.items() if uri == namespace and not (attribute and p is None)]
+    if not attribute and element.prefix in candidates:
+        prefix = element.prefix
+    elif candidates:
+        prefix = candidates[0]
+    else:
+        prefix = _PREFIXES[namespace]
+    return f"{prefix}:{local}" if prefix else local
 
 
 def inline(element: etree._Element) -> str:
     """One element and everything in it on one line (text keeps its own line breaks)."""
-    tag = _name(element.tag)
+    tag = _name(element.tag, element)
     parts = [f"<{tag}"]
+    parent = element.getparent()
     for prefix, uri in (element.nsmap or {}).items():
-        if element.getparent() is None or element.getparent().nsmap.get(prefix) != uri:
-            parts.append(f' xmlns:{prefix}="{uri}"')
+        if parent is None or parent.nsmap.get(prefix) != uri:
+            parts.append(f' xmlns:{prefix}="{uri}"' if prefix else f' xmlns="{uri}"')
     for key, value in element.attrib.items():
-        parts.append(f' {_name(key)}="{_attribute(value)}"')
+        parts.append(f' {_name(key, element, attribute=True)}="{_attribute(value)}"')
     if element.text is None and len(element) == 0:
         parts.append("/>" if tag in _TIGHT_EMPTY else " />")
         return "".join(parts)
@@ -70,7 +81,7 @@ def inline(element: etree._Element) -> str:
 def _block(element: etree._Element, depth: int, keep_inline: frozenset[str]) -> list[str]:
     """An element whose element children each get their own line, one space deeper."""
     pad = " " * depth
-    tag = _name(element.tag)
+    tag = _name(element.tag, element)
     if len(element) == 0 or tag in keep_inline:
         return [pad + inline(element)]
     lines = [f"{pad}<{tag}>"]

@@ -44,6 +44,7 @@ NOWHERE = Loc("<generated>", "")
 class ConnectorType(str, enum.Enum):
     SPO_USER_PROFILES = "spo-user-profiles"
     POWERSHELL = "powershell"
+    OTHER = "other"
 
 
 class AttributeType(str, enum.Enum):
@@ -156,6 +157,16 @@ class RulesExtension:
 
 
 @dataclass(frozen=True, slots=True)
+class PreservedXml:
+    """An element of the MA export carried verbatim (see `mim.preserve`)."""
+
+    path: str
+    xml: str
+    reason: str | None
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
 class MimSettings:
     """What differs between MIM servers, and the MA's identity on them."""
 
@@ -166,6 +177,7 @@ class MimSettings:
     application_protection: str
     rules_extension: RulesExtension | None
     timestamp: str | None
+    preserve: tuple[PreservedXml, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from .model import (
     Parameter,
     Partition,
     Precedence,
+    PreservedXml,
     ProjectionRule,
     RulesExtension,
     RunProfile,
@@ -151,6 +152,10 @@ class _Builder:
             application_protection=data.get("applicationProtection", schema_default("mim", "applicationProtection")),
             rules_extension=RulesExtension(ext["assembly"], ext.get("applicationProtection", "low")) if ext else None,  # schema default
             timestamp=data.get("timestamp"),
+            preserve=tuple(
+                PreservedXml(item["path"], item["xml"], item.get("reason"), self.loc(pointer_join("/mim/preserve", i)))
+                for i, item in enumerate(data.get("preserve", []))
+            ),
         )
 
     def sharepoint(self, data: dict[str, Any] | None) -> SharePoint | None:

@@ -159,6 +159,8 @@ class _Names:
         found = self.ctx.spec.object_type(name)
         if found is not None:
             return found, []
+        if self.ctx.spec.type is ConnectorType.OTHER and not self.ctx.spec.object_types:
+            return None, []  # the connector's schema is carried verbatim: nothing to check against
         choices = [t.name for t in self.ctx.spec.object_types]
         return None, [self.ctx.error("MF210", f"unknown object type '{name}'{did_you_mean(name, choices)}", loc)]
 
@@ -358,6 +360,8 @@ def one_rule_per_type(ctx: RuleContext) -> Iterator[Diagnostic]:
 
 @rule("MF220", "capability combinations MIM accepts")
 def capability_combinations(ctx: RuleContext) -> Iterator[Diagnostic]:
+    if ctx.spec.type is ConnectorType.OTHER:
+        return  # another connector's capabilities are declared by its code, not chosen here
     caps = ctx.spec.capabilities
 
     def at(field_name: str) -> Loc:
@@ -384,6 +388,8 @@ def capability_combinations(ctx: RuleContext) -> Iterator[Diagnostic]:
 @rule("MF223", "rules and run steps only use what the capabilities enable")
 def capability_use(ctx: RuleContext) -> Iterator[Diagnostic]:
     spec = ctx.spec
+    if spec.type is ConnectorType.OTHER:
+        return  # see MF220
     caps = spec.capabilities
     if not caps.export:
         for flow_set in spec.export_flows:

@@ -55,6 +55,8 @@ def _normalise(text: str) -> str:
 def script_set(spec: ConnectorSpec) -> ScriptSet:
     """Every non-empty script slot of ``spec``."""
     module = spec.connectivity.common_module or "common.psm1"
+    if spec.type is ConnectorType.OTHER:
+        return ScriptSet({}, module)  # another connector's configuration is carried as it is
     if spec.type is ConnectorType.POWERSHELL:
         texts = {}
         for script in spec.scripts:
