@@ -1,0 +1,193 @@
+"""The PowerShell script set of a `spo-user-profiles` connector, rendered from templates/spo.
+
+Every script the "PowerShell (Microsoft)" connector runs for SharePoint Online user
+profiles comes from here: the common module, validation, schema, begin/import/end import
+and begin/export/end export (partition, hierarchy and password stay empty: the capabilities
+switch them off). The contract the scripts follow is psconnector-script-contract.md §1-§6.
+
+One rule matters more than the others: a script never reads a config parameter the MA does
+not declare. Templates read parameters only through the ``config()`` helper below, which
+takes the names from the same model (``spec.parameters`` and the connector's built-ins) that
+writes "Additional Config Parameter Names", and refuses any other name at render time.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jinja2
+
+from maforge import __version__
+from maforge.templates import environment
+
+from . import psconnector
+from .model import Access, AttributeType, ConnectorSpec
+from .scriptset import ScriptError
+
+# Slot → template under templates/spo/.
+TEMPLATES: dict[str, str] = {
+    "commonModule": "spo/common.psm1.j2",
+    "validation": "spo/validation.ps1.j2",
+    "schema": "spo/schema.ps1.j2",
+    "beginImport": "spo/begin-import.ps1.j2",
+    "import": "spo/import.ps1.j2",
+    "endImport": "spo/end-import.ps1.j2",
+    "beginExport": "spo/begin-export.ps1.j2",
+    "export": "spo/export.ps1.j2",
+    "endExport": "spo/end-export.ps1.j2",
+}
+
+# The name of the one PowerShell function that reads $ConfigParameters (in common.psm1 and,
+# for the design-time scripts that run without the module, inlined from the same include).
+SETTING_FUNCTION = "Get-MfSetting"
+
+# Built-in connector parameters that exist on every MA of this connector (connectivity,
+# global and capabilities pages). Partition-page names exist only with partitions on.
+_ALWAYS_DEFINED = frozenset(d.name for d in psconnector.CONNECTIVITY + psconnector.GLOBAL + psconnector.CAPABILITIES if d.name)
+
+_SCHEMA_TYPES = {
+    AttributeType.STRING: "String",
+    AttributeType.INTEGER: "Integer",
+    AttributeType.BOOLEAN: "Boolean",
+    AttributeType.BINARY: "Binary",
+    AttributeType.REFERENCE: "Reference",
+}
+
+
+def ps_string(value: object) -> str:
+    """A PowerShell single-quoted string literal (no expansion; a quote is doubled)."""
+    return "'" + str(value).replace("'", "''").replace("\u2018", "\u2018\u2018").replace("\u2019", "\u2019\u2019") + "'"
+
+
+def scopes(spec: ConnectorSpec) -> tuple[str, ...]:
+    """The pages a custom parameter is defined on for this MA, in lookup precedence:
+    run step, then partition (only when the MA has the partition page), then global."""
+    pages = ["run-step"]
+    if spec.capabilities.partitions:
+        pages.append("partition")
+    pages.append("global")
+    return tuple(pages)
+
+
+def config_reader(spec: ConnectorSpec):
+    """The ``config(name, raw=False)`` template helper for ``spec``.
+
+    - A parameter of ``spec.parameters`` renders a call of ``Get-MfSetting`` with its scoped
+      names in precedence order (``'MaxRetries_RunStep','MaxRetries_Global'``).
+    - A built-in connector parameter renders a call with its plain name, or with ``raw=True``
+      the bare ``$ConfigParameters['Name']`` element (used before the module is loaded).
+    - Anything else is a template bug: rendering fails.
+    """
+    declared = {p.name: p for p in spec.parameters}
+
+    def config(name: str, raw: bool = False) -> str:
+        if name in declared:
+            if raw:
+                raise ScriptError(f"template reads custom parameter '{name}' raw; use config('{name}')")
+            names = ",".join(ps_string(psconnector.scoped_name(name, page)) for page in scopes(spec))
+            secure = " -Secure" if declared[name].encrypted else ""
+            return f"({SETTING_FUNCTION} $ConfigParameters {names}{secure})"
+        if name in _ALWAYS_DEFINED:
+            if raw:
+                # Inline, for the prologue that runs before the module is loaded; a missing
+                # name reads as '' (indexing it would throw KeyNotFoundException).
+                quoted = ps_string(name)
+                return (
+                    f"$(if ($null -ne $ConfigParameters -and $ConfigParameters.Contains({quoted})) "
+                    f"{{ [string]$ConfigParameters[{quoted}].Value }} else {{ '' }})"
+                )
+            return f"({SETTING_FUNCTION} $ConfigParameters {ps_string(name)})"
+        raise ScriptError(
+            f"a generated script reads config parameter '{name}', which this MA does not declare "
+            f"(declared: {', '.join(sorted(declared))})"
+        )
+
+    return config
+
+
+def global_name_reader(spec: ConnectorSpec):
+    """The ``global_name(name)`` template helper: the Global page name of a declared
+    parameter, as a validation result names the offending field (not a read)."""
+    declared = {p.name for p in spec.parameters}
+
+    def global_name(name: str) -> str:
+        if name not in declared:
+            raise ScriptError(f"a generated script names config parameter '{name}', which this MA does not declare")
+        return psconnector.scoped_name(name, "global")
+
+    return global_name
+
+
+def _object_types(spec: ConnectorSpec) -> list[dict]:
+    """What the templates need to know about each connector-space object type."""
+    exported_by_type: dict[str, list[str]] = {}
+    for flow_set in spec.export_flows:
+        targets = exported_by_type.setdefault(flow_set.cs_object_type, [])
+        targets.extend(f.target for f in flow_set.flows if f.target not in targets)
+    result = []
+    for object_type in spec.object_types:
+        attributes = []
+        for attribute in object_type.attributes:
+            attributes.append(
+                {
+                    "name": attribute.name,
+                    "type": _SCHEMA_TYPES[attribute.type],
+                    "multi": attribute.multi_valued,
+                    "operation": attribute.access.value,
+                    "anchor": attribute.name in object_type.anchor,
+                    "importable": attribute.access is not Access.EXPORT_ONLY,
+                    "exportable": attribute.access is not Access.IMPORT_ONLY,
+                }
+            )
+        exportable = [a["name"] for a in attributes if a["exportable"] and not a["anchor"]]
+        # The attributes an object-level Replace manages (absent ones are cleared): those
+        # the spec's export flows write; without export flows, every exportable attribute.
+        managed = [n for n in exported_by_type.get(object_type.name, []) if n in exportable] or exportable
+        result.append({"name": object_type.name, "anchor": list(object_type.anchor), "attributes": attributes, "managed": managed})
+    return result
+
+
+def _context(spec: ConnectorSpec) -> dict:
+    object_types = _object_types(spec)
+    return {
+        "spec": spec,
+        "version": __version__,
+        "config": config_reader(spec),
+        "global_name": global_name_reader(spec),
+        "ps": ps_string,
+        "object_types": object_types,
+        # Profiles are users: import writes every profile as the first object type.
+        "profile_type": object_types[0] if object_types else None,
+        "dn_style": spec.capabilities.distinguished_name_style,
+        "export_type": spec.capabilities.export_type,
+        "tag": "maforge-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.name).strip("-").lower(),
+    }
+
+
+def _tidy(text: str) -> str:
+    """Template output without trailing blanks and runs of empty lines (the shared Jinja
+    environment keeps block tags' line breaks; no script holds a here-string)."""
+    lines = [line.rstrip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).replace("(\n\n", "(\n").replace("\n\n)", "\n)")
+
+
+def render_spo_scripts(spec: ConnectorSpec) -> dict[str, str]:
+    """Slot → PowerShell text for every non-empty slot of a `spo-user-profiles` connector.
+
+    Script parameters carry no ``[Parameter()]`` attribute: one would make a script an
+    advanced script, which refuses named arguments it does not declare."""
+    env = environment()
+    context = _context(spec)
+    texts = {}
+    for slot, template in TEMPLATES.items():
+        try:
+            texts[slot] = _tidy(env.get_template(template).render(**context))
+        except jinja2.TemplateError as error:  # pragma: no cover - a template bug
+            raise ScriptError(f"cannot render {template}: {error}") from error
+    return texts
+
+
+def admin_notes(spec: ConnectorSpec) -> str:
+    """Markdown set-up notes for the build's README.md (logging, certificate, permissions,
+    importing the MA, secrets, delta strategy)."""
+    return environment().get_template("spo/admin-notes.md.j2").render(**_context(spec))
