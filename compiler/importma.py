@@ -28,6 +28,44 @@ from .validate import load_spec
 
 _SPLIT_CONTAINERS = ("private-configuration", "ma-partition-data", "ma-run-data")
 
+# Why a carried element is carried, by the first step of its path.
+_REASONS = {
+    "category": "the MA's category is not an ECMA2 connector's",
+    "subtype": "another connector's identity (the spec's type is 'other')",
+    "ma-listname": "another connector's identity (the spec's type is 'other')",
+    "ma-companyname": "another connector's identity (the spec's type is 'other')",
+    "internal-version": "another connector's package version",
+    "password-sync-allowed": "password synchronisation settings are not modelled",
+    "password-sync": "password synchronisation settings are not modelled",
+    "schema": "a schema in a form the spec does not model (not ECMA2 DSML, or without anchors)",
+    "attribute-inclusion": "the attribute selection differs from the schema's order or contents",
+    "capabilities-mask": "capability bits that do not follow the PowerShell connector's rules",
+    "export-type": "another connector's export type",
+    "dn-construction": "DN construction of a non-ECMA2 MA",
+    "controller-configuration": "another MA type's controller settings",
+    "private-configuration": "the connector's own configuration pages",
+    "ma-partition-data": "partition data the spec does not model",
+    "ma-run-data": "run profile steps the spec does not model",
+    "join": "join rules the spec does not model (declarative sync rules or intrinsic attributes)",
+    "projection": "projection rules the spec does not model",
+    "export-attribute-flow": "export flows the spec does not model (declarative sync rules or intrinsic attributes)",
+    "stay-disconnector": "a connector filter the spec does not model",
+    ".": "an MA layout the spec does not model (not MIM's own export order)",
+}
+
+
+def _reason(path: str, notes: list[str]) -> str:
+    if path.startswith("private-configuration/MAConfig/parameter-values/parameter"):
+        return "a parameter value the spec would write differently (for example spacing in a name list)"
+    if path.startswith("private-configuration/MAConfig/"):
+        return f"the connector's {path.rsplit('/', 1)[-1]} differs from what the spec would write"
+    if path.startswith("/mv-data"):
+        return "import flows the spec does not model"
+    first = path.split("/", 1)[0].split("[", 1)[0]
+    reason = _REASONS.get(first, "differs from what the spec would write")
+    detail = [n for n in notes if n.split(":", 1)[0].replace(" ", "-") in path or n.split(":", 1)[0] in reason]
+    return f"{reason}; {detail[0]}" if detail else reason
+
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
@@ -63,9 +101,12 @@ def dump_spec(spec: dict[str, Any]) -> str:
 
 
 def _xml(element: etree._Element) -> str:
+    """The element as reviewable text: indented, one child per line (the build strips the
+    indentation again, and text content such as scripts is never touched)."""
     copy = etree.fromstring(etree.tostring(element))
     copy.tail = None
-    return etree.tostring(copy, encoding="unicode")
+    etree.indent(copy, space="  ")
+    return etree.tostring(copy, encoding="unicode") + "\n"
 
 
 def _find(ma: etree._Element, root: etree._Element, path: str) -> list[etree._Element]:
@@ -150,7 +191,7 @@ class _RoundTrip:
                 if any(path.startswith(p["path"] + "/") or p["path"] == path for p in self.preserve if p["path"] != "."):
                     continue
                 if self.differs(built, path):
-                    self.carry(path, "not modelled by the spec language: carried as it was")
+                    self.carry(path, _reason(path, self.decompiled.notes))
                     changed = True
             if changed:
                 built = self.build()
@@ -160,9 +201,8 @@ class _RoundTrip:
             original = _facts(self.original_flows)
             mine = built.find("mv-data/import-attribute-flow")
             if mine is None or _facts(mine) != original:
-                self.preserve.append(
-                    {"path": "/mv-data/import-attribute-flow", "reason": "import flows not modelled: carried as they were", "xml": _xml(self.original_flows)}
-                )
+                path = "/mv-data/import-attribute-flow"
+                self.preserve.append({"path": path, "reason": _reason(path, self.decompiled.notes), "xml": _xml(self.original_flows)})
                 built = self.build()
         return built
 
@@ -193,6 +233,15 @@ def import_ma(export: Path, out: Path, mv: Path | None = None, display: str | No
         write_text_atomic(out / relative, text)
     carried = tuple(Carried(p["path"], p["reason"]) for p in trip.preserve)
     return ImportResult(out / f"{name}.yaml", files, carried, tuple(decompiled.notes))
+
+
+def planned_spec_name(export: Path, mv: Path | None = None) -> str | None:
+    """The file name import-ma will write for ``export`` (None if it cannot tell yet)."""
+    try:
+        _, ma = read_ma_file(_read(export, str(export)), str(export))
+    except ImportError_:
+        return None
+    return f"{_file_stem((ma.findtext('name') or '').strip() or 'Imported MA')}.yaml"
 
 
 def _file_stem(name: str) -> str:

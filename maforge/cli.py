@@ -163,6 +163,88 @@ def build(
         )
 
 
+@app.command("import-ma")
+def import_ma(
+    export: Annotated[Path, typer.Argument(help="An MA export (<export-ma>) or a server configuration file (<saved-ma-configuration>).", show_default=False, metavar="EXPORT.xml")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the spec and its scripts.", show_default=False, metavar="DIR")],
+    mv: Annotated[
+        Optional[Path],
+        typer.Option("--mv", help="The server configuration's MV.xml, where a saved-ma-configuration MA's import flows live.", metavar="MV.xml"),
+    ] = None,
+    report: Annotated[bool, typer.Option("--report", help="List what the spec carries verbatim, and why.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a spec of the same name in DIR.")] = False,
+) -> None:
+    """Turn an existing MA into a spec you can review, version and build.
+
+    Writes DIR/<ma-name>.yaml and DIR/scripts/ with every embedded script. The spec builds
+    back into the same MA: what it cannot model yet is carried verbatim in mim.preserve
+    (see --report), so nothing is dropped. Only this MA's own import flows are kept.
+
+    Exit status: 0 imported, 1 the file is not an MA export or is unsafe, 2 usage error.
+    """
+    from maforge.compiler.decompile import ImportError_
+    from maforge.compiler.importma import import_ma as run_import, planned_spec_name
+
+    if not export.is_file():
+        typer.echo(f"maforge import-ma: {export}: no such file", err=True)
+        raise typer.Exit(2)
+    try:
+        target = planned_spec_name(export, mv)
+        if target is not None and (out / target).exists() and not force:
+            typer.echo(f"maforge import-ma: {out / target} already exists: choose another folder or add --force", err=True)
+            raise typer.Exit(1)
+        result = run_import(export, out, mv, str(export))
+    except ImportError_ as error:
+        typer.echo(f"maforge import-ma: {error}", err=True)
+        raise typer.Exit(1) from None
+    scripts = sum(1 for name in result.files if name.startswith("scripts/"))
+    typer.echo(f"wrote {result.spec_path} and {scripts} script{'s' if scripts != 1 else ''}")
+    if result.carried:
+        typer.echo(f"{len(result.carried)} part{'s' if len(result.carried) != 1 else ''} of the MA are carried verbatim in mim.preserve" + ("" if report else " (--report lists them)"))
+    if report:
+        for item in result.carried:
+            typer.echo(f"  carried  {item.path}: {item.reason}")
+        for note in result.notes:
+            typer.echo(f"  note     {note}")
+
+
+@app.command()
+def diff(
+    left: Annotated[Path, typer.Argument(help="An MA export or a spec.", show_default=False, metavar="A")],
+    right: Annotated[Path, typer.Argument(help="An MA export or a spec.", show_default=False, metavar="B")],
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="text for people, json for CI.")] = OutputFormat.text,
+    env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment overlay for specs.", metavar="NAME")] = None,
+) -> None:
+    """Compare two MAs by meaning: schema, parameters, scripts, capabilities, rules, run profiles.
+
+    Either side may be an MA export or a spec (built in memory). Layout, attribute order
+    and engine state such as export dates are ignored.
+
+    Exit status: 0 equal, 1 different, 2 error (like diff).
+    """
+    import json
+
+    from maforge.compiler.sources import SourceError, load_ma_tree
+    from maforge.compiler.semdiff import semantic_diff
+
+    try:
+        a = load_ma_tree(left, env)
+        b = load_ma_tree(right, env)
+    except SourceError as error:
+        typer.echo(f"maforge diff: {error}", err=True)
+        raise typer.Exit(2) from None
+    sections = semantic_diff(a, b, str(left), str(right))
+    if output is OutputFormat.json:
+        typer.echo(json.dumps({"equal": not sections, "sections": [{"section": s.section, "changes": s.lines} for s in sections]}, indent=2))
+    else:
+        for section in sections:
+            typer.echo(f"## {section.section}")
+            for line in section.lines:
+                typer.echo(line)
+        typer.echo(f"{left} and {right}: " + ("same MA" if not sections else f"differ in {len(sections)} section{'s' if len(sections) != 1 else ''}: {', '.join(s.section for s in sections)}"))
+    raise typer.Exit(1 if sections else 0)
+
+
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter spec, e.g. spo.yaml.", show_default=False, metavar="PATH")],
