@@ -1,0 +1,623 @@
+"""The generated SharePoint Online user-profile scripts: syntax, the connector's contract,
+declared parameters, no pipeline leaks, paging and watermarks, and the export rule book
+(tests/data/spo_export_cases.json).
+
+No PowerShell runs here: the scripts are read with tree-sitter's PowerShell grammar, so the
+checks are structural. What they cannot prove (behaviour against a real connector and
+tenant) is listed in the build's README and in the issue's report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from maforge.compiler import psconnector
+from maforge.compiler.build import render_outputs
+from maforge.compiler.scriptset import ScriptError
+from maforge.compiler.sposcripts import admin_notes, config_reader, render_spo_scripts
+from maforge.compiler.validate import load_spec
+from support import FIXTURES, SAMPLES, powershell_syntax_errors
+
+CASES = json.loads((Path(__file__).parent / "data" / "spo_export_cases.json").read_text(encoding="utf-8"))
+
+SPECS = {
+    "sample": (SAMPLES / "spo-user-profiles.yaml", None),
+    "sample-dev": (SAMPLES / "spo-user-profiles.yaml", "dev"),
+    "sample-prod": (SAMPLES / "spo-user-profiles.yaml", "prod"),
+    "minimal": (FIXTURES / "valid" / "minimal.yaml", None),
+}
+
+SLOTS = ("commonModule", "validation", "schema", "beginImport", "import", "endImport", "beginExport", "export", "endExport")
+
+
+@cache
+def spec_of(key: str):
+    path, environment = SPECS[key]
+    spec, _ = load_spec(path, environment)
+    return spec
+
+
+@cache
+def scripts_of(key: str) -> dict[str, str]:
+    return render_spo_scripts(spec_of(key))
+
+
+# --------------------------------------------------------------------------- tree helpers
+
+
+@cache
+def _parser():
+    from tree_sitter_language_pack import get_parser
+
+    return get_parser("powershell")
+
+
+@dataclass
+class Script:
+    text: str
+
+    def __post_init__(self):
+        self.data = self.text.encode("utf-8")
+        self.root = _parser().parse(self.data).root_node
+
+    def src(self, node) -> str:
+        return self.data[node.start_byte : node.end_byte].decode("utf-8")
+
+    def walk(self, node=None):
+        stack = [node or self.root]
+        while stack:
+            current = stack.pop()
+            yield current
+            stack.extend(reversed(current.children))
+
+    def functions(self) -> dict[str, object]:
+        result = {}
+        for node in self.walk():
+            if node.type == "function_statement":
+                name = next(c for c in node.children if c.type == "function_name")
+                result[self.src(name)] = node
+        return result
+
+    def function(self, name: str):
+        functions = self.functions()
+        assert name in functions, f"function {name} not found"
+        return functions[name]
+
+    def strings(self, node) -> list[str]:
+        """The values of the single-quoted string literals under ``node``."""
+        values = []
+        for child in self.walk(node):
+            if child.type == "string_literal":
+                text = self.src(child)
+                if text.startswith("'") and text.endswith("'"):
+                    values.append(text[1:-1].replace("''", "'"))
+        return values
+
+    def switch_clauses(self, node) -> dict[str, object]:
+        """Label → statement block of every switch clause under ``node``."""
+        clauses = {}
+        for child in self.walk(node):
+            if child.type == "switch_clause":
+                condition = next(c for c in child.children if c.type == "switch_clause_condition")
+                block = next(c for c in child.children if c.type == "statement_block")
+                label = self.src(condition).strip("'")
+                clauses[label] = block
+        return clauses
+
+
+def script(key: str, slot: str) -> Script:
+    return Script(scripts_of(key)[slot])
+
+
+# --------------------------------------------------------------------------- syntax
+
+
+@pytest.mark.parametrize("key", SPECS)
+def test_every_generated_script_parses(key):
+    scripts = scripts_of(key)
+    assert set(scripts) == set(SLOTS)
+    for slot, text in scripts.items():
+        assert powershell_syntax_errors(text) == [], f"{key}: {slot}"
+
+
+@pytest.mark.parametrize("key", SPECS)
+def test_windows_powershell_5_1_syntax_only(key):
+    """No PowerShell 6/7 operators or parameters (the connector hosts Windows PowerShell)."""
+    forbidden = [
+        r"\?\?",  # null-coalescing
+        r"\?\.",  # null-conditional member access
+        r"&&",
+        r"\|\|",
+        r"-AsHashtable",
+        r"-SkipHttpErrorCheck",
+        r"-StatusCodeVariable",
+        r"-ResponseHeadersVariable",
+        r"-MaximumRetryCount",
+        r"-Parallel",
+        r"\bclean\s*\{",
+    ]
+    for slot, text in scripts_of(key).items():
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        for pattern in forbidden:
+            assert not re.search(pattern, code), f"{slot}: {pattern}"
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _definition_names(key: str) -> set[str]:
+    result = render_outputs(spec_of(key), "spec.yaml")
+    root = etree.fromstring(result.files[result.xml_name].encode())
+    names = {p.findtext("name") for p in root.iterfind(".//parameter-definitions/parameter")}
+    return {n for n in names if n}
+
+
+def _config_reads(doc: Script) -> tuple[set[str], list[str]]:
+    """Names the script reads from $ConfigParameters: string-literal indexes and
+    .Contains() arguments, and the arguments of every Get-MfSetting call. Second: the
+    source of every index with a computed name (allowed only inside Get-MfSetting)."""
+    names: set[str] = set()
+    computed: list[str] = []
+    setting = doc.functions().get("Get-MfSetting")
+    for node in doc.walk():
+        text = doc.src(node)
+        if node.type == "element_access" and text.startswith("$ConfigParameters["):
+            literal = re.fullmatch(r"\$ConfigParameters\['((?:[^']|'')*)'\]", text)
+            if literal:
+                names.add(literal.group(1).replace("''", "'"))
+            elif not (setting and setting.start_byte <= node.start_byte < setting.end_byte):
+                computed.append(text)
+        if node.type == "invokation_expression" and text.startswith("$ConfigParameters.Contains("):
+            names.update(doc.strings(node))
+        if node.type == "command":
+            name = next((c for c in node.children if c.type == "command_name"), None)
+            if name is not None and doc.src(name) == "Get-MfSetting":
+                names.update(doc.strings(node))
+    return names, computed
+
+
+@pytest.mark.parametrize("key", SPECS)
+def test_every_config_parameter_read_is_declared_by_the_ma(key):
+    declared = _definition_names(key)
+    seen: set[str] = set()
+    for slot, text in scripts_of(key).items():
+        names, computed = _config_reads(Script(text))
+        assert computed == [], f"{slot} indexes $ConfigParameters with a computed name outside Get-MfSetting"
+        assert names <= declared, f"{slot} reads undeclared {sorted(names - declared)}"
+        seen |= names
+    # The scripts really do read the parameters maforge declares for them.
+    for name in ("TenantName", "TenantId", "ClientId", "CertificateThumbprint", "AuthMode", "UserAgent", "LogLevel", "MaxRetryWaitSeconds"):
+        assert f"{name}_Global" in seen and f"{name}_RunStep" in seen, name
+    assert "Common Module Script" in seen
+
+
+def test_run_step_values_win_over_global_ones():
+    """The helper lists run step before global (no partition page: partitions are off)."""
+    config = config_reader(spec_of("sample"))
+    assert config("MaxRetryWaitSeconds") == "(Get-MfSetting $ConfigParameters 'MaxRetryWaitSeconds_RunStep','MaxRetryWaitSeconds_Global')"
+    body = Script(scripts_of("sample")["commonModule"]).function("Get-MfSetting")
+    assert "foreach ($name in $Names)" in Script(scripts_of("sample")["commonModule"]).src(body)
+
+
+def test_the_config_helper_refuses_undeclared_names():
+    config = config_reader(spec_of("minimal"))
+    with pytest.raises(ScriptError, match="'SPOAdminUrl', which this MA does not declare"):
+        config("SPOAdminUrl")  # declared by the sample, not by the minimal spec
+    with pytest.raises(ScriptError):
+        config("Partition Server")  # only exists on MAs with partitions
+    assert config("SPOAdminUrl".replace("SPOAdminUrl", "TenantName")).startswith("(Get-MfSetting")
+    assert "Contains('Server')" in config("Server", raw=True)
+
+
+# What the connector passes to each slot (psconnector-script-contract.md §1), with aliases.
+CONTRACT = {
+    "validation": [("ConfigParameters", ()), ("ConfigParameterPage", ()), ("Credential", ("PSCredential",))],
+    "schema": [("ConfigParameters", ()), ("Credential", ("PSCredential",))],
+    "beginImport": [("ConfigParameters", ()), ("Schema", ("Types",)), ("OpenImportConnectionRunStep", ()), ("Credential", ("PSCredential",))],
+    "import": [
+        ("ConfigParameters", ()),
+        ("Schema", ("Types",)),
+        ("OpenImportConnectionRunStep", ()),
+        ("GetImportEntriesRunStep", ("ImportRunStep",)),
+        ("Credential", ("PSCredential",)),
+    ],
+    "endImport": [
+        ("ConfigParameters", ()),
+        ("Schema", ("Types",)),
+        ("OpenImportConnectionRunStep", ()),
+        ("CloseImportConnectionRunStep", ()),
+        ("Credential", ("PSCredential",)),
+    ],
+    "beginExport": [("ConfigParameters", ()), ("Schema", ("Types",)), ("OpenExportConnectionRunStep", ()), ("Credential", ("PSCredential",))],
+    "export": [("ConfigParameters", ()), ("Schema", ("Types",)), ("OpenExportConnectionRunStep", ()), ("CSEntries", ()), ("Credential", ("PSCredential",))],
+    "endExport": [
+        ("ConfigParameters", ()),
+        ("Schema", ("Types",)),
+        ("OpenExportConnectionRunStep", ()),
+        ("CloseExportConnectionRunStep", ()),
+        ("Credential", ("PSCredential",)),
+    ],
+}
+
+
+def _script_parameters(doc: Script) -> list[tuple[str, tuple[str, ...]]]:
+    block = next(n for n in doc.walk() if n.type == "param_block")  # the script's: it comes first
+    result = []
+    for parameter in (n for n in doc.walk(block) if n.type == "script_parameter"):
+        variable = next(c for c in parameter.children if c.type == "variable")
+        aliases = tuple(
+            s for a in doc.walk(parameter) if a.type == "attribute" and doc.src(a).startswith("[Alias(") for s in doc.strings(a)
+        )
+        result.append((doc.src(variable)[1:], aliases))
+    return result
+
+
+@pytest.mark.parametrize("slot", CONTRACT)
+def test_each_script_declares_exactly_the_connector_parameters(slot):
+    doc = script("sample", slot)
+    assert _script_parameters(doc) == CONTRACT[slot]
+    # No [Parameter()] or [CmdletBinding()]: an advanced script would refuse named arguments
+    # a connector build adds.
+    assert "[Parameter(" not in doc.text and "CmdletBinding" not in doc.text
+
+
+# --------------------------------------------------------------------------- no pipeline leaks
+
+# Commands that write nothing to the pipeline.
+SILENT_COMMANDS = {
+    "Start-Sleep",
+    "Remove-Item",
+    "Remove-Module",
+    "Move-Item",
+    "Remove-Variable",
+    "Write-Verbose",
+    "Write-Warning",
+    "Export-ModuleMember",
+    "Set-StrictMode",
+}
+RETURNS = {
+    "validation": "ParameterValidationResult",
+    "schema": "$schema",
+    "beginImport": "OpenImportConnectionResults",
+    "import": "$results",
+    "endImport": "CloseImportConnectionResults",
+    "beginExport": None,
+    "export": "PutExportEntriesResults",
+    "endExport": None,
+}
+CONTROL = {
+    "if_statement",
+    "else_clause",
+    "elseif_clauses",
+    "elseif_clause",
+    "foreach_statement",
+    "for_statement",
+    "while_statement",
+    "do_statement",
+    "try_statement",
+    "catch_clauses",
+    "catch_clause",
+    "finally_clause",
+    "switch_statement",
+    "switch_body",
+    "switch_clauses",
+    "switch_clause",
+    "statement_block",
+    "statement_list",
+    "script_block",
+    "script_block_body",
+}
+
+
+def _silent(doc: Script, pipeline, silent_functions: set[str]) -> bool:
+    chain = next((c for c in pipeline.children if c.type == "pipeline_chain"), None)
+    if any(c.type == "assignment_expression" for c in pipeline.children):
+        return True
+    if chain is None:
+        return False
+    elements = [c for c in chain.children if c.type != "|"]
+    last = elements[-1]
+    if last.type == "command":
+        name = doc.src(next(c for c in last.children if c.type == "command_name"))
+        if name == "Out-Null" or name in SILENT_COMMANDS or name in silent_functions:
+            return True
+        return False
+    if len(elements) == 1:
+        text = doc.src(last)
+        # $i++ as a statement emits nothing.
+        return text.startswith("[void]") or text.startswith("$null =") or re.fullmatch(r"\$[\w:]+(\+\+|--)", text) is not None
+    return False
+
+
+def _statements(doc: Script, node):
+    """Statements in ``node``'s blocks, descending into control flow, not into nested
+    functions or script blocks used as values."""
+    for child in node.children:
+        if child.type == "function_statement":
+            continue
+        if child.type in ("pipeline", "flow_control_statement"):
+            if node.type == "statement_list":  # not a condition or a loop header
+                yield child
+            continue
+        if child.type in CONTROL:
+            yield from _statements(doc, child)
+
+
+def _value_returns(doc: Script, node) -> list:
+    return [
+        s
+        for s in _statements(doc, node)
+        if s.type == "flow_control_statement" and doc.src(s).startswith("return") and any(c.type == "pipeline" for c in s.children)
+    ]
+
+
+def _body(function):
+    return next(c for c in function.children if c.type == "script_block")
+
+
+def _leaks(doc: Script, node, silent_functions: set[str]) -> list[str]:
+    found = []
+    for statement in _statements(doc, node):
+        if statement.type == "pipeline" and not _silent(doc, statement, silent_functions):
+            found.append(f"line {statement.start_point[0] + 1}: {doc.src(statement)[:80]}")
+    return found
+
+
+@pytest.mark.parametrize("key", ["sample", "minimal"])
+def test_nothing_but_the_intended_object_reaches_the_pipeline(key):
+    scripts = scripts_of(key)
+    module = Script(scripts["commonModule"])
+    functions = dict(module.functions())
+    for slot in RETURNS:
+        functions.update(Script(scripts[slot]).functions())
+    # Functions that only ever emit through `return`; the ones without a value-return are
+    # silent and may be called as statements.
+    docs = [module] + [Script(scripts[s]) for s in RETURNS]
+    silent = set()
+    for doc in docs:
+        for name, function in doc.functions().items():
+            if not _value_returns(doc, _body(function)):
+                silent.add(name)
+    problems = []
+    for doc in docs:
+        for name, function in doc.functions().items():
+            problems += [f"{name}: {leak}" for leak in _leaks(doc, _body(function), silent)]
+    for slot, expected in RETURNS.items():
+        doc = Script(scripts[slot])
+        problems += [f"{slot}: {leak}" for leak in _leaks(doc, doc.root, silent)]
+        returns = _value_returns(doc, doc.root)
+        if expected is None:
+            assert returns == [], slot
+        else:
+            # Validation returns a failure or a success; every other script returns once.
+            assert returns and all(expected in doc.src(r) or "New-MfValidationResult" in doc.src(r) for r in returns), slot
+            assert len(returns) == (2 if slot == "validation" else 1), slot
+    assert problems == []
+
+
+def test_the_leak_check_catches_leaks():
+    doc = Script("function F { $x.Add(1); [void]$x.Add(2); $y = 3; G }\nfunction G { }\n$list.Count\nStart-Sleep 1\n")
+    leaks = _leaks(doc, _body(doc.function("F")), {"G"}) + _leaks(doc, doc.root, set())
+    assert [leak.split(": ", 1)[1] for leak in leaks] == ["$x.Add(1)", "$list.Count"]
+
+
+# --------------------------------------------------------------------------- paging and watermarks
+
+
+def _assignment(doc: Script, target: str) -> list[str]:
+    """Right-hand sides assigned to ``target`` anywhere in the script."""
+    result = []
+    for node in doc.walk():
+        if node.type == "assignment_expression":
+            left = next(c for c in node.children if c.type == "left_assignment_expression")
+            if doc.src(left).strip() == target:
+                right = next(c for c in reversed(node.children) if c.type not in ("assignement_operator",))
+                result.append(doc.src(right))
+    return result
+
+
+def test_import_pages_through_the_cursor():
+    doc = script("sample", "import")
+    assert _assignment(doc, "$cursor") == ["ConvertFrom-MfCursor -Text ([string]$GetImportEntriesRunStep.CustomData)"]
+    assert _assignment(doc, "$results.MoreToImport") == ["($cursor.phase -ne 'done')"]
+    assert _assignment(doc, "$results.CustomData") == ["ConvertTo-MfCursor -Cursor $cursor"]
+    assert _assignment(doc, "$results.CSEntries") == ["$entries"]
+    assert _assignment(doc, "$cursor.next") == ["$page.Next"]
+    assert _assignment(doc, "$pageSize") == ["[int]$OpenImportConnectionRunStep.PageSize", "100"]
+    # One upstream page never exceeds the run profile's page size.
+    assert _assignment(doc, "$top") == ["[Math]::Min($settings.ImportPageSize, $pageSize)"]
+    # Deletes are paged by the offset in the cursor.
+    assert _assignment(doc, "$cursor.offset") == ["$offset"]
+    assert "[int]$cursor.offset" in _assignment(doc, "$offset")
+    # Begin Import starts the cursor that Import reads, and returns it as CustomData.
+    begin = script("sample", "beginImport")
+    ret = _value_returns(begin, begin.root)
+    assert [begin.src(r) for r in ret] == [
+        "return (New-Object Microsoft.MetadirectoryServices.OpenImportConnectionResults -ArgumentList (ConvertTo-MfCursor $cursor))"
+    ]
+    assert "phase   = 'users'" in begin.text and "prev    = $stored" in begin.text
+
+
+def test_end_import_moves_the_watermark_only_after_a_normal_end():
+    doc = script("sample", "endImport")
+    branch = next(n for n in doc.walk() if n.type == "if_statement" and "$reason -eq 'Normal'" in doc.src(n))
+    condition = doc.src(branch).split("{", 1)[0]
+    assert "$reason -eq 'Normal'" in condition and "$cursor.phase -eq 'done'" in condition
+    then_block = next(c for c in branch.children if c.type == "statement_block")
+    else_block = next(c for c in branch.children if c.type == "else_clause")
+    assert "$watermark = Complete-MfSnapshot -Cursor $cursor" in doc.src(then_block)
+    assert "$watermark" not in doc.src(else_block).replace("-f $reason, $watermark", "")
+    # The watermark starts as the stored one (the cursor's copy if the engine passes none).
+    assert _assignment(doc, "$watermark")[:2] == ["[string]$OpenImportConnectionRunStep.CustomData", "[string]$cursor.prev"]
+    assert _assignment(doc, "$reason") == ["[string]$CloseImportConnectionRunStep.Reason"]
+    returns = _value_returns(doc, doc.root)
+    assert [doc.src(r) for r in returns] == ["return (New-Object Microsoft.MetadirectoryServices.CloseImportConnectionResults -ArgumentList $watermark)"]
+
+
+def test_a_delta_import_needs_a_snapshot_and_a_full_import_makes_one():
+    begin = script("sample", "beginImport")
+    assert "Run a Full Import first" in begin.text
+    module = script("sample", "commonModule")
+    assert "Move-Item" in module.src(module.function("Complete-MfSnapshot"))
+
+
+# --------------------------------------------------------------------------- export rule book
+
+
+def _valence(case, name: str) -> str:
+    return "multi" if CASES["schema"]["attributes"][name]["multiValued"] else "single"
+
+
+def _attribute_cases(case) -> list[tuple[str, str]]:
+    """(switch label, attribute) the export mapping uses for ``case``."""
+    attributes = CASES["schema"]["attributes"]
+    entry = case["entry"]
+    if entry["objectModificationType"] == "Delete":
+        return []
+    labels = []
+    for change in entry["attributeChanges"]:
+        if attributes[change["name"]]["access"] == "ImportOnly":
+            continue
+        labels.append((f"{change['modificationType']}:{_valence(case, change['name'])}", change["name"]))
+    if entry["objectModificationType"] == "Replace":
+        carried = {c["name"] for c in entry["attributeChanges"]}
+        labels += [(f"Delete:{_valence(case, n)}", n) for n in case["managed"] if n not in carried]
+    return labels
+
+
+@pytest.mark.parametrize("case", CASES["cases"], ids=[c["name"] for c in CASES["cases"]])
+def test_export_mapping_follows_the_rule_book(case):
+    doc = script("sample", "export")
+    mapping = doc.function("ConvertTo-MfSpoCalls")
+    shaping = doc.function("New-MfSpoCall")
+    object_switch = next(n for n in doc.walk(mapping) if n.type == "switch_statement")
+    object_clauses = doc.switch_clauses(object_switch)
+    attribute_switch = [n for n in doc.walk(mapping) if n.type == "switch_statement"][-1]
+    attribute_clauses = doc.switch_clauses(attribute_switch)
+    shapes = doc.switch_clauses(shaping)
+
+    entry = case["entry"]
+    assert entry["objectModificationType"] in object_clauses
+    object_block = doc.src(object_clauses[entry["objectModificationType"]])
+    if entry["objectModificationType"] == "Delete":
+        assert "return , $calls" in object_block and case["calls"] == []
+    if entry["objectModificationType"] == "Replace":
+        assert "$clearAbsent = $true" in object_block
+
+    sets = [c for c in case["calls"] if c["method"] == "POST"]
+    labels = _attribute_cases(case)
+    if case["result"].get("errorName") == "spo-profile-not-found":
+        # The profile is looked up before any call is sent.
+        assert doc.text.index("$current = Get-MfProfile -Account $account") < doc.text.index("Invoke-MfSpoCall -Call $call")
+        labels = []
+    # Retries repeat a call; the mapping produces each once.
+    distinct = [c for i, c in enumerate(sets) if c not in sets[:i]]
+    assert len(labels) == len(distinct), "one call per exported attribute change"
+    for (label, name), call in zip(labels, distinct, strict=True):
+        assert label in attribute_clauses, label
+        endpoint = call["path"].rsplit("/", 1)[1]
+        clause = attribute_clauses[label]
+        assert endpoint in doc.strings(clause), f"{label} → {endpoint}"
+        assert call["body"]["propertyName"] == name
+        # The body's keys are exactly the ones New-MfSpoCall writes for that endpoint.
+        body = doc.src(shapes[endpoint])
+        written = set(re.findall(r"(\w+) = ", body.split("[ordered]@{", 1)[1].split("}", 1)[0]))
+        assert written == set(call["body"]), endpoint
+        assert call["path"] == "/_api/SP.UserProfiles.PeopleManager/" + endpoint
+        # Clearing is explicit: an empty value or an empty list.
+        if label.startswith("Delete:"):
+            assert call["body"].get("propertyValue", "") == "" and call["body"].get("propertyValues", []) == []
+            assert ("@('')" if label.endswith("single") else "-Values @()") in doc.src(clause)
+        if label == "Update:multi":
+            assert "-Adds" in doc.src(clause) and "-Deletes" in doc.src(clause)
+    reads = [c for c in case["calls"] if c["method"] == "GET"]
+    if reads:
+        module = script("sample", "commonModule")
+        assert all(r["path"] in module.src(module.function("Get-MfProfile")) + "(accountName=@v)" for r in reads)
+        assert "/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v=" in module.text
+    expected = case["result"]
+    if expected["errorCode"] != "Success":
+        module = script("sample", "commonModule")
+        assert expected["errorName"] in module.strings(module.function("Get-MfErrorName"))
+        assert "ExportErrorCustomContinueRun, $name, $detail" in doc.text
+    else:
+        assert "[Microsoft.MetadirectoryServices.MAExportError]::Success" in doc.text
+    if "anchor" in expected:
+        assert "CreateAttributeAdd($anchorName, $value)" in doc.text
+
+
+def test_rule_book_is_consistent():
+    """Every row is complete and on the admin host; every attribute-level switch label of
+    the script is exercised by some row."""
+    assert CASES["host"] == "https://contoso-admin.sharepoint.com"
+    used = {label for case in CASES["cases"] for label, _ in _attribute_cases(case)}
+    doc = script("sample", "export")
+    mapping = doc.function("ConvertTo-MfSpoCalls")
+    attribute_switch = [n for n in doc.walk(mapping) if n.type == "switch_statement"][-1]
+    assert set(doc.switch_clauses(attribute_switch)) - {"default"} == used
+    objects = {c["entry"]["objectModificationType"] for c in CASES["cases"]}
+    assert objects == {"Add", "Update", "Replace", "Delete"}
+    for case in CASES["cases"]:
+        for call in case["calls"]:
+            assert call["method"] in ("GET", "POST")
+            if call["method"] == "POST":
+                assert set(call["body"]) in ({"accountName", "propertyName", "propertyValue"}, {"accountName", "propertyName", "propertyValues"})
+                assert call["body"]["accountName"] == CASES["account"]
+
+
+def test_requests_are_utf8_json_with_the_user_agent_and_retry_budget():
+    module = script("sample", "commonModule")
+    assert "[System.Text.Encoding]::UTF8.GetBytes($json)" in module.src(module.function("ConvertTo-MfUtf8Json"))
+    http = module.src(module.function("Invoke-MfHttp"))
+    assert "$request.UserAgent = $settings.UserAgent" in http
+    assert "$status -eq 429 -or $status -eq 503 -or $status -eq 504" in http
+    assert "$attempt -gt $settings.MaxRetries -or ($state.RetryWaited + $wait) -gt $settings.MaxRetryWaitSeconds" in http
+    assert "Retry-After" in http
+    assert "[System.Net.SecurityProtocolType]::Tls12" in module.src(module.function("Initialize-MfRun"))
+    token = module.src(module.function("Get-MfToken"))
+    assert "https://login.microsoftonline.com/{0}/oauth2/v2.0/token" in token
+    assert "client_credentials" in token and "'password'" in token
+    assert "https://{0}.sharepoint.com/.default" in module.src(module.function("Get-MfScope"))
+    assert "AddMinutes(5)" in token
+
+
+def test_user_agent_and_hosts_come_from_the_spec():
+    spec = spec_of("sample-dev")
+    assert spec.parameter("UserAgent").value == "NONISV|Contoso|maforge/0.1.0"
+    assert spec.connectivity.server == "https://contosodev-admin.sharepoint.com"
+
+
+# --------------------------------------------------------------------------- admin notes
+
+
+@pytest.mark.parametrize("key", SPECS)
+def test_admin_notes_cover_the_set_up(key):
+    notes = admin_notes(spec_of(key))
+    for text in (
+        "miiserver.exe.config",
+        "dllhost.exe.config",
+        '<source name="ConnectorsLog"',
+        "Cert:\\LocalMachine\\My",
+        "private key",
+        "User.ReadWrite.All",
+        "TermStore.ReadWrite.All",
+        "Microsoft Graph | `User.Read.All`",
+        "Set-MIISECMA2Configuration",
+        "not** been verified",
+        "Snapshot",
+        "Run a Full Import first",
+    ):
+        assert text in notes, text
+
+
+def test_build_readme_carries_the_notes(tmp_path):
+    result = render_outputs(spec_of("sample"), "spo-user-profiles.yaml")
+    assert "## SharePoint Online set-up" in result.files["README.md"]
+    assert "svc-mim-spo@contoso.onmicrosoft.com" in result.files["README.md"]
