@@ -249,3 +249,41 @@ def test_secrets_never_reach_the_build(tmp_path):
     assert all(planted.encode() not in data for data in files.values())
     xml = files["SPO User Profiles.xml"].decode()
     assert '<parameter name="Password" type="encrypted-string" use="connectivity" encrypted="1"></parameter>' in xml
+
+
+def _path_sequence(element: etree._Element, prefix: str = "") -> list[str]:
+    """Distinct element paths in order of first appearance."""
+    seen: dict[str, None] = {}
+    for node in element.iter():
+        if isinstance(node.tag, str):
+            path = "/".join(etree.QName(n).localname for n in reversed([node, *node.iterancestors()]) if n is not element.getparent())
+            seen.setdefault(path, None)
+    return list(seen)
+
+
+@needs_reference
+def test_spo_sample_has_the_golden_files_element_paths_and_parameter_definitions():
+    spec, _ = load_spec(SAMPLES / "spo-user-profiles.yaml")
+    result = render_outputs(spec, "spo-user-profiles.yaml")
+    built = etree.fromstring(result.files[result.xml_name].encode())
+    golden = parse_untrusted(LYNC_EXPORT.read_bytes(), str(LYNC_EXPORT))
+    built_ma, golden_ma = built.find("ma-data"), golden.find("ma-data")
+    assert [c.tag for c in built_ma] == [c.tag for c in golden_ma]
+    for golden_section in golden_ma:
+        built_section = built_ma.find(golden_section.tag)
+        if len(golden_section) == 0 or len(built_section) == 0:
+            continue  # e.g. the golden file has no join rules, the SPO MA has no hierarchy
+        golden_paths = _path_sequence(golden_section)
+        built_paths = _path_sequence(built_section)
+        common = [p for p in golden_paths if p in built_paths]
+        assert [p for p in built_paths if p in common] == common, golden_section.tag
+    def definitions(root):
+        result = []
+        for parameter in root.iterfind("ma-data/private-configuration/MAConfig/parameter-definitions/parameter"):
+            name = parameter.findtext("name")
+            if name.endswith(("_Global", "_Partition", "_RunStep")) or parameter.findtext("use") == "partition":
+                continue  # the spec's own names, and the partition page (the SPO MA has no partitions)
+            result.append((name, parameter.findtext("use"), parameter.findtext("type"), parameter.findtext("validation"),
+                           parameter.findtext("text"), parameter.findtext("default-value")))
+        return result
+    assert definitions(built) == definitions(golden)
