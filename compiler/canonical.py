@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 from lxml import etree
 
+from .mimxml import strip_layout_whitespace
+
 # Engine state that a fresh import resets: (parent tag or None for any, tag).
 VOLATILE_ELEMENTS = frozenset(
     {
@@ -48,17 +50,12 @@ def canonicalize(root: etree._Element) -> etree._Element:
         parent = element.getparent()
         if parent is not None and (parent.tag, element.tag) in VOLATILE_ELEMENTS:
             parent.remove(element)
+    strip_layout_whitespace(tree)
     for element in tree.iter():
         attributes = sorted(element.attrib.items())
         element.attrib.clear()
         for key, value in attributes:
             element.set(key, value)
-        if len(element):
-            if element.text is not None and not element.text.strip():
-                element.text = None
-            for child in element:
-                if child.tail is not None and not child.tail.strip():
-                    child.tail = None
         if element.text is not None:
             element.text = element.text.replace("\r\n", "\n")
         if element.text == "":

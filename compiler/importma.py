@@ -22,7 +22,7 @@ from maforge.atomic import write_text_atomic
 from .build import render_outputs
 from .canonical import VOLATILE_ELEMENTS, canonicalize, facts
 from .decompile import Carried, Decompiled, ImportError_, decompile_model, read_ma_file
-from .loader import _Core12Resolver
+from .loader import UnreadableFile, _Core12Resolver, read_bytes
 from .mimxml import MAX_MA_FILE_BYTES, UnsafeOrBrokenXml, parse_untrusted
 from .validate import load_spec
 
@@ -252,12 +252,6 @@ def _file_stem(name: str) -> str:
 
 def _read(path: Path, shown: str) -> bytes:
     try:
-        if path.stat().st_size > MAX_MA_FILE_BYTES:
-            raise ImportError_(f"{shown}: larger than the {MAX_MA_FILE_BYTES}-byte limit for an MA file")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ImportError_(f"{shown}: no such file") from None
-    except IsADirectoryError:
-        raise ImportError_(f"{shown}: is a folder, not an MA file") from None
-    except OSError as error:
-        raise ImportError_(f"{shown}: cannot read ({error.strerror or error})") from None
+        return read_bytes(path, limit=MAX_MA_FILE_BYTES, what="an MA file")
+    except UnreadableFile as error:
+        raise ImportError_(str(error).replace(str(path), shown, 1)) from None

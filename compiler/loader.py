@@ -568,13 +568,14 @@ class UnreadableFile(Exception):
     """The file could not be read at all (missing, a directory, no permission, too large)."""
 
 
-def read_bytes(path: Path, *, limit: int = MAX_SPEC_BYTES) -> bytes:
+def read_bytes(path: Path, *, limit: int = MAX_SPEC_BYTES, what: str = "a spec") -> bytes:
+    """A whole input file, refused when it is missing, a folder or larger than ``limit``."""
     try:
         if path.is_dir():
-            raise UnreadableFile(f"{path}: is a directory, not a spec file")
+            raise UnreadableFile(f"{path}: is a directory, not {what}")
         size = path.stat().st_size
         if size > limit:
-            raise UnreadableFile(f"{path}: {size} bytes is larger than the {limit}-byte limit for a spec")
+            raise UnreadableFile(f"{path}: {size} bytes is larger than the {limit}-byte limit for {what}")
         return path.read_bytes()
     except FileNotFoundError:
         raise UnreadableFile(f"{path}: no such file") from None

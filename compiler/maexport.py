@@ -19,6 +19,7 @@ from . import psconnector
 from .capabilities import capability_numbers
 from . import identity
 from .identity import build_timestamp, element_id, ma_id
+from .mimxml import strip_layout_whitespace
 from .model import (
     Access,
     AttributeType,
@@ -737,17 +738,6 @@ class PreserveError(Exception):
     """A `mim.preserve` entry that cannot be applied."""
 
 
-def _strip_indentation(element: etree._Element) -> None:
-    """Drop layout whitespace between child elements (never text content)."""
-    for node in element.iter():
-        if len(node):
-            if node.text is not None and not node.text.strip():
-                node.text = None
-            for child in node:
-                if child.tail is not None and not child.tail.strip():
-                    child.tail = None
-
-
 def apply_preserved(root: etree._Element, preserved: tuple[PreservedXml, ...]) -> None:
     """Put each carried element back where it stood, replacing what the model produced."""
     ma_data = root.find("ma-data")
@@ -757,7 +747,7 @@ def apply_preserved(root: etree._Element, preserved: tuple[PreservedXml, ...]) -
             replacement = etree.fromstring(item.xml.encode("utf-8"), parser)
         except etree.XMLSyntaxError as error:
             raise PreserveError(f"{item.loc}: mim.preserve '{item.path}' is not well-formed XML: {error.msg}") from None
-        _strip_indentation(replacement)
+        strip_layout_whitespace(replacement)
         if item.path == ".":
             matches = [ma_data]
         elif item.path.startswith("/"):

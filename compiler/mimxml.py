@@ -78,6 +78,17 @@ def inline(element: etree._Element) -> str:
     return "".join(parts)
 
 
+def strip_layout_whitespace(element: etree._Element) -> None:
+    """Drop indentation between child elements; text content (scripts, values) is kept."""
+    for node in element.iter():
+        if len(node):
+            if node.text is not None and not node.text.strip():
+                node.text = None
+            for child in node:
+                if child.tail is not None and not child.tail.strip():
+                    child.tail = None
+
+
 def _block(element: etree._Element, depth: int, keep_inline: frozenset[str]) -> list[str]:
     """An element whose element children each get their own line, one space deeper."""
     pad = " " * depth

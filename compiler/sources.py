@@ -10,7 +10,7 @@ from lxml import etree
 from .build import render_outputs
 from .decompile import ImportError_, read_ma_file
 from .diagnostics import SpecError
-from .loader import UnreadableFile
+from .loader import UnreadableFile, read_bytes
 from .mimxml import MAX_MA_FILE_BYTES
 from .scriptset import ScriptError
 from .validate import UnknownEnvironment, load_spec
@@ -28,12 +28,9 @@ def load_ma_tree(path: Path, environment: str | None = None) -> etree._Element:
     """The `<export-ma>` tree of an MA file or of a spec."""
     if is_ma_file(path):
         try:
-            size = path.stat().st_size
-            if size > MAX_MA_FILE_BYTES:
-                raise SourceError(f"{path}: larger than the {MAX_MA_FILE_BYTES}-byte limit for an MA file")
-            root, _ = read_ma_file(path.read_bytes(), str(path))
-        except (OSError, ImportError_) as error:
-            raise SourceError(str(error) if isinstance(error, ImportError_) else f"{path}: cannot read ({error})") from None
+            root, _ = read_ma_file(read_bytes(path, limit=MAX_MA_FILE_BYTES, what="an MA file"), str(path))
+        except (UnreadableFile, ImportError_) as error:
+            raise SourceError(str(error)) from None
         return root
     try:
         spec, _ = load_spec(path, environment, str(path))
