@@ -59,7 +59,7 @@ def main_options(
 
 @app.command()
 def validate(
-    specs: Annotated[list[Path], typer.Argument(help="Spec files to check (YAML or JSON).", show_default=False, metavar="SPEC")],
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to check (YAML or JSON).", show_default=False, metavar="SPEC...")],
     env: Annotated[
         Optional[list[str]],
         typer.Option(
