@@ -266,7 +266,7 @@ class _Builder:
         own = {p.name for p in declared}
         for name, (default, text) in psconnector.SPO_TUNABLE_PARAMETERS.items():
             if name not in own:
-                generated.append(Parameter(name, text, False, default, loc, generated=True))
+                generated.append(Parameter(name, text, False, default or sharepoint.admin_url, loc, generated=True))
         return tuple(generated) + declared
 
     def scripts(self, data: dict[str, Any] | None) -> tuple[ScriptRef, ...]:

@@ -226,6 +226,8 @@ SPO_RESERVED_PARAMETER_NAMES: frozenset[str] = frozenset(
 # own value (for example `MaxRetryWaitSeconds` per run step); otherwise maforge declares them
 # with these defaults.
 SPO_TUNABLE_PARAMETERS: dict[str, tuple[str, str]] = {
+    # "" = derived from the spec: https://<tenant>-admin.sharepoint.com.
+    "AdminUrl": ("", "Tenant admin site the scripts read and write profiles on (PeopleManager writes to other users' profiles only work there)."),
     "ImportPageSize": ("100", "Profiles fetched per upstream page while importing (not MIM's page size)."),
     "MaxRetries": ("8", "Retries of one request answered 429, 503 or 504 before the entry fails."),
     "MaxRetryWaitSeconds": ("300", "Total seconds one run step may wait on Retry-After before the remaining entries fail."),

@@ -32,7 +32,7 @@ def test_spo_sample_is_the_connector_admins_build_by_hand():
     assert spec.type is ConnectorType.SPO_USER_PROFILES
     assert spec.connectivity.common_module == "FIMPowerShellConnectorModule.psm1"
     assert spec.connectivity.password == "${env:MAFORGE_SPO_PASSWORD}"
-    assert spec.parameter("SPOAdminUrl").value == "https://contoso-admin.sharepoint.com"
+    assert spec.parameter("AdminUrl").value == "https://contoso-admin.sharepoint.com"
     user = spec.object_type("user")
     assert user.anchor == ("AccountName",)
     assert user.attribute("AccountName").access is Access.IMPORT_ONLY
@@ -65,7 +65,7 @@ def test_environment_overlays_of_the_spo_sample():
     dev, _ = load_spec(SAMPLES / "spo-user-profiles.yaml", "dev")
     prod, _ = load_spec(SAMPLES / "spo-user-profiles.yaml", "prod")
     assert dev.sharepoint.tenant == "contosodev"
-    assert dev.parameter("SPOAdminUrl").value == "https://contosodev-admin.sharepoint.com"
+    assert dev.parameter("AdminUrl").value == "https://contosodev-admin.sharepoint.com"
     assert prod.mim.id == "{5C0E8F21-9A3B-4D6E-8F12-7B4A2C9D0E63}"
 
 

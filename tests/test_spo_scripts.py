@@ -208,11 +208,12 @@ def test_run_step_values_win_over_global_ones():
 
 def test_the_config_helper_refuses_undeclared_names():
     config = config_reader(spec_of("minimal"))
-    with pytest.raises(ScriptError, match="'SPOAdminUrl', which this MA does not declare"):
-        config("SPOAdminUrl")  # declared by the sample, not by the minimal spec
+    with pytest.raises(ScriptError, match="'HomeRegion', which this MA does not declare"):
+        config("HomeRegion")  # no spec declares it
     with pytest.raises(ScriptError):
         config("Partition Server")  # only exists on MAs with partitions
-    assert config("SPOAdminUrl".replace("SPOAdminUrl", "TenantName")).startswith("(Get-MfSetting")
+    assert config("TenantName").startswith("(Get-MfSetting")
+    assert config("AdminUrl").startswith("(Get-MfSetting")
     assert "Contains('Server')" in config("Server", raw=True)
 
 
