@@ -245,6 +245,49 @@ def diff(
     raise typer.Exit(1 if sections else 0)
 
 
+class ThrottleName(str, enum.Enum):
+    none = "none"
+    spo = "spo"
+    bench = "bench"
+    storm = "storm"
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option("--port", help="TCP port on 127.0.0.1; 0 picks a free one.")] = 0,
+    profiles: Annotated[int, typer.Option("--profiles", help="How many users and profiles the tenant has (deterministic).", min=1)] = 25,
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant name.", metavar="NAME")] = "contoso",
+    state_dir: Annotated[
+        Optional[Path], typer.Option("--state-dir", help="Keep certificates, profile changes and the write log here across restarts.", metavar="DIR")
+    ] = None,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", help="Added latency per request.", min=0)] = 0.0,
+    throttle: Annotated[ThrottleName, typer.Option("--throttle", help="Throttling profile: none, spo (3,000 PeopleManager calls / 5 min), bench (200 / s), storm.")] = ThrottleName.none,
+    fault_rate: Annotated[float, typer.Option("--fault-rate", help="Share of SharePoint and Graph requests that fail (5xx, resets, slow answers).", min=0, max=1)] = 0.0,
+) -> None:
+    """Run a local SharePoint Online and Entra ID that speak the real wire protocols.
+
+    Serves HTTPS on 127.0.0.1 with a CA it generates, prints one JSON line with everything a
+    client needs (spo_url, admin_url, graph_url, authority, tenant, tenant_id, ca_bundle,
+    client_id, certificate, username, password), then serves until interrupted. Save the line
+    to a file and pass it to other commands as --connection FILE.
+    """
+    import tempfile
+
+    from maforge.connectors.emulator.server import EmulatorConfig, serve
+
+    config = EmulatorConfig(
+        tenant=tenant,
+        port=port,
+        profiles=profiles,
+        state_dir=state_dir,
+        latency_ms=latency_ms,
+        throttle=throttle.value,
+        fault_rate=fault_rate,
+    )
+    with tempfile.TemporaryDirectory(prefix="maforge-emulator-") as workdir:
+        serve(config, Path(workdir), lambda line: (sys.stdout.write(line + "\n"), sys.stdout.flush()))
+
+
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter spec, e.g. spo.yaml.", show_default=False, metavar="PATH")],

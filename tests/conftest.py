@@ -17,3 +17,31 @@ def cli():
         return runner.invoke(app, list(args), catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    """A fresh emulated tenant (25 profiles, no throttling) on a free port, in this process."""
+    from maforge.connectors.emulator.server import Emulator, EmulatorConfig
+
+    with Emulator(EmulatorConfig(), tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def emulator_factory(tmp_path):
+    """Start emulators with a given configuration; all are stopped after the test."""
+    from maforge.connectors.emulator.server import Emulator, EmulatorConfig
+
+    started = []
+
+    def start(**options):
+        folder = tmp_path / f"emulator{len(started)}"
+        folder.mkdir()
+        running = Emulator(EmulatorConfig(**options), folder).start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()

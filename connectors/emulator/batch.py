@@ -1,0 +1,1 @@
+"""Endpoints: batch (being written)."""

@@ -1,0 +1,1 @@
+"""Endpoints: bulk (being written)."""

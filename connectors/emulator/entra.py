@@ -1,0 +1,1 @@
+"""Endpoints: entra (being written)."""

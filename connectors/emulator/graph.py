@@ -1,0 +1,1 @@
+"""Endpoints: graph (being written)."""

@@ -1,0 +1,1 @@
+"""Endpoints: sharepoint (being written)."""

@@ -1,0 +1,1 @@
+"""Endpoints: soap (being written)."""
