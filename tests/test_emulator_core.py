@@ -1,0 +1,122 @@
+"""The emulator's shared machinery: start-up line, seeding, throttling arithmetic, faults,
+persistence."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from maforge.connectors.emulator.seed import hr_user_count, seed_user
+from maforge.connectors.emulator.throttle import PROFILES, Throttle, ThrottleProfile
+from support import SAMPLES
+
+CONNECTION_KEYS = {"spo_url", "admin_url", "graph_url", "authority", "tenant", "tenant_id", "ca_bundle", "client_id", "certificate", "username", "password"}
+
+
+def test_cli_prints_exactly_one_json_line_and_serves(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maforge", "emulator", "--port", "0", "--profiles", "30", "--state-dir", str(tmp_path / "state")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        connection = json.loads(line)
+        assert set(connection) == CONNECTION_KEYS
+        assert connection["spo_url"].startswith("https://127.0.0.1:")
+        assert connection["authority"].endswith(connection["tenant_id"])
+        pem = open(connection["certificate"]).read()
+        assert "BEGIN CERTIFICATE" in pem and "PRIVATE KEY" in pem
+        # TLS with the emulator's own CA, and nothing else printed while serving.
+        answer = requests.get(connection["spo_url"] + "/_api/nothing-here", verify=connection["ca_bundle"], timeout=10)
+        assert answer.status_code in (401, 404)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert process.stdout.read() == ""
+
+
+def test_ca_is_reused_from_the_state_dir(tmp_path, emulator_factory):
+    first = emulator_factory(state_dir=tmp_path / "state")
+    ca = open(first.connection()["ca_bundle"]).read()
+    first.stop()
+    second = emulator_factory(state_dir=tmp_path / "state")
+    assert open(second.connection()["ca_bundle"]).read() == ca
+
+
+def test_seed_is_deterministic_and_matches_the_sample_hr_file():
+    with open(SAMPLES / "hr.csv", encoding="utf-8", newline="") as handle:
+        hr = [row["UPN"] for row in csv.DictReader(handle)]
+    seeded = [seed_user("contoso", i).upn for i in range(1, hr_user_count() + 1)]
+    assert seeded == hr
+    assert seed_user("contoso", 4711) == seed_user("contoso", 4711)
+    assert seed_user("contoso", 4711).upn == "user004711@contoso.onmicrosoft.com"
+    drifted = sum(
+        1
+        for i in range(1, hr_user_count() + 1)
+        if seed_user("contoso", i).properties["Department"] == "Unassigned" or seed_user("contoso", i).properties["CostCenter"] == ""
+    )
+    assert drifted >= 5, "a plan of the sample against a fresh emulator must show changes"
+
+
+def test_throttle_sliding_window_arithmetic(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    throttle = Throttle(ThrottleProfile("test", 10, 2.0, True))
+    assert all(throttle.charge() is None for _ in range(10))
+    wait = throttle.charge()
+    assert wait == pytest.approx(2.0)  # the oldest call leaves the window in 2 s
+    clock[0] += 1.0
+    assert throttle.charge() == pytest.approx(1.0)  # throttled calls still count
+    clock[0] += 2.5
+    assert throttle.charge() is None
+    assert throttle.throttled == 2 and throttle.counted == 13
+
+
+def test_a_batch_counts_each_request():
+    throttle = Throttle(ThrottleProfile("test", 100, 60.0, False))
+    assert throttle.charge(100) is None
+    assert throttle.charge(1) is not None
+
+
+def test_bench_profile_is_200_per_second():
+    assert (PROFILES["bench"].limit, PROFILES["bench"].window_seconds) == (200, 1.0)
+
+
+def test_fault_injection_fails_the_configured_share(emulator_factory):
+    running = emulator_factory(fault_rate=0.5, fault_seed=7, slow_seconds=0)
+    def new_session() -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override Session.verify
+        session.verify = str(running.certs.ca_pem)
+        return session
+
+    session = new_session()
+    outcomes = {"fault": 0, "served": 0}
+    for _ in range(200):
+        try:
+            status = session.get(running.spo_url + "/_api/contextinfo", timeout=10).status_code
+            outcomes["fault" if status in (500, 502, 503, 504) else "served"] += 1
+        except requests.ConnectionError:
+            outcomes["fault"] += 1
+            session = new_session()
+    assert 70 <= outcomes["fault"] <= 130
+
+
+def test_profile_changes_and_write_log_survive_a_restart(tmp_path, emulator_factory):
+    first = emulator_factory(state_dir=tmp_path / "state")
+    state = first.state
+    index = state.index_for_account("i:0#.f|membership|adele.vance@contoso.onmicrosoft.com")
+    record = state.set_value(index, state.property_def("AboutMe"), "Hello", "rest", "req-1")
+    first.stop()
+    second = emulator_factory(state_dir=tmp_path / "state")
+    assert second.state.profile(index)["AboutMe"] == "Hello"
+    assert [(w.seq, w.property, w.value) for w in second.state.writes] == [(record.seq, "AboutMe", "Hello")]
+    assert oct((tmp_path / "state" / "tenant.json").stat().st_mode & 0o777) == "0o600"
