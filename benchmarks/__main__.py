@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import build
+from . import build, emulator
 
-SUITES = {"build": build.run}
+SUITES = {"build": build.run, "emulator": emulator.run}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         results.extend(suite(args.quick))
     width = max(len(str(r["benchmark"])) for r in results)
-    print(f"{'benchmark'.ljust(width)}  median   target  ratio")
+    print(f"{'benchmark'.ljust(width)}  {'measured':>10}  {'target':>8}  ratio  notes")
     for row in results:
-        print(f"{str(row['benchmark']).ljust(width)}  {row['median_s']:6.3f}s  {row['target_s']:5.1f}s  {row['ratio_to_target']:5.2f}")
+        notes = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("benchmark", "median_s", "target_s", "ratio_to_target"))
+        print(f"{str(row['benchmark']).ljust(width)}  {row['median_s']:9.4f}s  {row['target_s']:7.3f}s  {row['ratio_to_target']:5.2f}  {notes}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

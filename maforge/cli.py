@@ -260,6 +260,9 @@ def emulator(
     state_dir: Annotated[
         Optional[Path], typer.Option("--state-dir", help="Keep certificates, profile changes and the write log here across restarts.", metavar="DIR")
     ] = None,
+    seed: Annotated[
+        Optional[Path], typer.Option("--seed", help="CSV of named users (the columns of samples/hr.csv) instead of the SPO sample's.", metavar="FILE")
+    ] = None,
     latency_ms: Annotated[float, typer.Option("--latency-ms", help="Added latency per request.", min=0)] = 0.0,
     throttle: Annotated[ThrottleName, typer.Option("--throttle", help="Throttling profile: none, spo (3,000 PeopleManager calls / 5 min), bench (200 / s), storm.")] = ThrottleName.none,
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="Share of SharePoint and Graph requests that fail (5xx, resets, slow answers).", min=0, max=1)] = 0.0,
@@ -283,6 +286,7 @@ def emulator(
         latency_ms=latency_ms,
         throttle=throttle.value,
         fault_rate=fault_rate,
+        seed_file=seed,
     )
     with tempfile.TemporaryDirectory(prefix="maforge-emulator-") as workdir:
         serve(config, Path(workdir), lambda line: (sys.stdout.write(line + "\n"), sys.stdout.flush()))

@@ -120,3 +120,22 @@ def test_profile_changes_and_write_log_survive_a_restart(tmp_path, emulator_fact
     assert second.state.profile(index)["AboutMe"] == "Hello"
     assert [(w.seq, w.property, w.value) for w in second.state.writes] == [(record.seq, "AboutMe", "Hello")]
     assert oct((tmp_path / "state" / "tenant.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_seed_file_replaces_the_named_users(tmp_path, emulator_factory):
+    seed = tmp_path / "people.csv"
+    columns = "UPN,FirstName,LastName,Mail,Department,JobTitle,Office,WorkPhone,MobilePhone,ManagerUPN,CostCenter,Skills,PastProjects,AskMeAbout,AboutMe"
+    seed.write_text(columns + "\nola.nordmann@contoso.onmicrosoft.com,Ola,Nordmann,,IT,Engineer,Oslo,,,,CC-1,Python;SQL,,,\n", encoding="utf-8")
+    running = emulator_factory(seed_file=seed, profiles=3)
+    state = running.state
+    assert state.user(1).upn == "ola.nordmann@contoso.onmicrosoft.com"
+    assert state.profile(1)["SPS-Skills"] == ["Python", "SQL"]
+    assert state.user(2).upn == "user000002@contoso.onmicrosoft.com"
+    assert state.index_for_account("i:0#.f|membership|OLA.NORDMANN@contoso.onmicrosoft.com") == 1
+
+
+def test_bad_seed_file_is_refused(tmp_path, emulator_factory):
+    seed = tmp_path / "people.csv"
+    seed.write_text("Name,Mail\nx,y\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="a seed file is a CSV"):
+        emulator_factory(seed_file=seed)

@@ -45,14 +45,28 @@ class SeedUser:
         return CLAIMS_PREFIX + self.upn
 
 
+Rows = tuple[dict[str, str], ...]
+SEED_COLUMNS = ("UPN", "FirstName", "LastName", "Mail", "Department", "JobTitle", "Office", "WorkPhone", "MobilePhone", "ManagerUPN", "CostCenter", "Skills", "PastProjects", "AskMeAbout", "AboutMe")
+
+
 @cache
-def _hr_rows() -> tuple[dict[str, str], ...]:
+def _hr_rows() -> Rows:
     text = resources.files(__package__).joinpath("seed_users.csv").read_text(encoding="utf-8")
     return tuple(csv.DictReader(text.splitlines()))
 
 
-def hr_user_count() -> int:
-    return len(_hr_rows())
+def read_seed_file(path: str) -> Rows:
+    """Users for `--seed FILE`: a CSV with the columns of the SPO sample's HR file."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = tuple(csv.DictReader(handle))
+    missing = [c for c in SEED_COLUMNS if rows and c not in rows[0]]
+    if not rows or missing:
+        raise ValueError(f"{path}: a seed file is a CSV with a header and the columns {', '.join(SEED_COLUMNS)} (missing: {', '.join(missing) or 'rows'})")
+    return rows
+
+
+def hr_user_count(rows: Rows | None = None) -> int:
+    return len(rows if rows is not None else _hr_rows())
 
 
 def _ids(tenant: str, upn: str) -> tuple[str, str]:
@@ -64,7 +78,7 @@ def _split(cell: str) -> list[str]:
 
 
 def _hr_user(tenant: str, index: int, row: dict[str, str]) -> SeedUser:
-    upn = row["UPN"].replace("@contoso.onmicrosoft.com", f"@{tenant}.onmicrosoft.com")
+    upn = row["UPN"].strip().replace("@contoso.onmicrosoft.com", f"@{tenant}.onmicrosoft.com")
     object_id, profile_guid = _ids(tenant, upn)
     manager = row["ManagerUPN"].replace("@contoso.onmicrosoft.com", f"@{tenant}.onmicrosoft.com")
     display = f"{row['FirstName']} {row['LastName']}"
@@ -106,14 +120,14 @@ def _hr_user(tenant: str, index: int, row: dict[str, str]) -> SeedUser:
     return SeedUser(index, upn, object_id, profile_guid, display, row["FirstName"], row["LastName"], (row["Mail"] or "").lower(), True, properties)
 
 
-def _synthetic_user(tenant: str, index: int) -> SeedUser:
+def _synthetic_user(tenant: str, index: int, named: int) -> SeedUser:
     rng = random.Random(index * 7919)
     given, surname = rng.choice(_FIRST), rng.choice(_LAST)
     upn = f"user{index:06d}@{tenant}.onmicrosoft.com"
     object_id, profile_guid = _ids(tenant, upn)
     display = f"{given} {surname}"
     manager_index = max(1, index // 10)
-    manager = f"{CLAIMS_PREFIX}user{manager_index:06d}@{tenant}.onmicrosoft.com" if manager_index != index and manager_index > hr_user_count() else ""
+    manager = f"{CLAIMS_PREFIX}user{manager_index:06d}@{tenant}.onmicrosoft.com" if manager_index != index and manager_index > named else ""
     properties: dict[str, str | list[str]] = {
         "UserProfile_GUID": profile_guid,
         "AccountName": CLAIMS_PREFIX + upn,
@@ -139,19 +153,21 @@ def _synthetic_user(tenant: str, index: int) -> SeedUser:
     return SeedUser(index, upn, object_id, profile_guid, display, given, surname, upn, index % 50 != 0, properties)
 
 
-def seed_user(tenant: str, index: int) -> SeedUser:
-    """User number ``index`` (1-based) of a tenant."""
-    rows = _hr_rows()
-    if index <= len(rows):
-        return _hr_user(tenant, index, rows[index - 1])
-    return _synthetic_user(tenant, index)
+def seed_user(tenant: str, index: int, rows: Rows | None = None) -> SeedUser:
+    """User number ``index`` (1-based) of a tenant; the first ones come from ``rows``
+    (default: the SPO sample's HR users)."""
+    named = rows if rows is not None else _hr_rows()
+    if index <= len(named):
+        return _hr_user(tenant, index, named[index - 1])
+    return _synthetic_user(tenant, index, len(named))
 
 
-def index_of(tenant: str, upn: str) -> int | None:
+def index_of(tenant: str, upn: str, rows: Rows | None = None) -> int | None:
     """The index of a seeded user by UPN (case-insensitive), or None."""
     lowered = upn.lower()
-    for i in range(1, hr_user_count() + 1):
-        if seed_user(tenant, i).upn.lower() == lowered:
+    named = rows if rows is not None else _hr_rows()
+    for i in range(1, len(named) + 1):
+        if seed_user(tenant, i, named).upn.lower() == lowered:
             return i
     suffix = f"@{tenant}.onmicrosoft.com"
     if lowered.startswith("user") and lowered.endswith(suffix):

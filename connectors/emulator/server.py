@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .certs import CertFiles, ensure_certificates
+from .seed import read_seed_file
 from .state import TenantState
 from .throttle import Throttle, throttle_profile
 from .tokens import TokenError, TokenMinter
@@ -117,6 +118,7 @@ class EmulatorConfig:
     fault_seed: int | None = None
     slow_seconds: float = 40.0  # a "slow" fault answers after this long (past client time-outs)
     bulk_job_seconds: float = 2.0
+    seed_file: Path | None = None
 
 
 class Emulator:
@@ -125,7 +127,8 @@ class Emulator:
     def __init__(self, config: EmulatorConfig, workdir: Path):
         self.config = config
         self.workdir = workdir
-        self.state = TenantState(config.tenant, config.profiles, config.state_dir)
+        rows = read_seed_file(str(config.seed_file)) if config.seed_file else None
+        self.state = TenantState(config.tenant, config.profiles, config.state_dir, rows)
         self.certs: CertFiles = ensure_certificates((config.state_dir or workdir) / "certs")
         self.throttle = Throttle(throttle_profile(config.throttle))
         self.faults = random.Random(config.fault_seed)

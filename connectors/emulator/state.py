@@ -92,6 +92,7 @@ class TenantState:
     tenant: str
     profile_count: int
     state_dir: Path | None = None
+    seed_rows: tuple[dict[str, str], ...] | None = None  # --seed FILE; default: the sample's HR users
     multi_value_separator: str = "|"
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -145,7 +146,7 @@ class TenantState:
 
     def user(self, index: int) -> SeedUser | None:
         if 1 <= index <= self.profile_count:
-            return seed_user(self.tenant, index)
+            return seed_user(self.tenant, index, self.seed_rows)
         return None
 
     def index_for_account(self, account: str) -> int | None:
@@ -153,7 +154,7 @@ class TenantState:
         text = account.strip()
         if text.lower().startswith(CLAIMS_PREFIX):
             text = text[len(CLAIMS_PREFIX) :]
-        index = index_of(self.tenant, text)
+        index = index_of(self.tenant, text, self.seed_rows)
         if index is None or index > self.profile_count:
             return None
         return index

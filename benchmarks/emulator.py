@@ -1,0 +1,68 @@
+"""How many requests per second the emulator serves here, so we know it is not what the
+other benchmarks measure."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+from maforge.connectors.emulator.server import Emulator, EmulatorConfig
+
+
+def _session(ca: str) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca
+    return session
+
+
+def run(quick: bool) -> list[dict[str, object]]:
+    seconds = 3.0 if quick else 10.0
+    threads = 8
+    with tempfile.TemporaryDirectory() as scratch:
+        emulator = Emulator(EmulatorConfig(profiles=1000), Path(scratch)).start()
+        try:
+            token, _ = emulator.minter.mint(
+                "https://contoso.sharepoint.com",
+                {"tid": emulator.state.tenant_id, "appid": emulator.state.client_id, "appidacr": "2", "roles": ["User.ReadWrite.All"]},
+            )
+            account = quote("'i:0#.f|membership|adele.vance@contoso.onmicrosoft.com'", safe="'@")
+            url = f"{emulator.admin_url}/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v={account}"
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json;odata=nometadata"}
+            counts = [0] * threads
+            errors = [0] * threads
+            deadline = time.perf_counter() + seconds
+
+            def worker(slot: int) -> None:
+                session = _session(str(emulator.certs.ca_pem))
+                while time.perf_counter() < deadline:
+                    if session.get(url, headers=headers, timeout=30).status_code == 200:
+                        counts[slot] += 1
+                    else:
+                        errors[slot] += 1
+
+            started = time.perf_counter()
+            workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+            for thread in workers:
+                thread.start()
+            for thread in workers:
+                thread.join()
+            elapsed = time.perf_counter() - started
+        finally:
+            emulator.stop()
+    rate = sum(counts) / elapsed
+    return [
+        {
+            "benchmark": f"emulator: GetPropertiesFor, {threads} keep-alive clients",
+            "median_s": round(1 / rate, 5) if rate else float("inf"),
+            "target_s": round(1 / 400, 5),
+            "ratio_to_target": round(400 / rate, 2) if rate else float("inf"),
+            "requests_per_second": round(rate, 1),
+            "errors": sum(errors),
+        }
+    ]
