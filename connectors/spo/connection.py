@@ -1,0 +1,117 @@
+"""Where a tenant is and how to sign in to it: one `Connection`, read from the emulator's
+connection line (`--connection FILE`), a file of the same shape for a real tenant, the
+spec's `sharepoint` section, or the usual environment variables.
+
+Secrets stay references: a `password` or `client_secret` in a connection file may be
+`${env:NAME}` or `${file:PATH}`; only the emulator's own line carries its test password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+_REFERENCE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
+
+
+class ConnectionError_(Exception):
+    """A connection file or setting that cannot be used (named, with what to do)."""
+
+
+def resolve_secret(value: str | None, base: Path | None = None) -> str | None:
+    """The secret a `${env:NAME}` / `${file:PATH}` reference points at (plain values as is)."""
+    if value is None:
+        return None
+    match = _REFERENCE.match(value)
+    if not match:
+        return value
+    kind, target = match.groups()
+    if kind == "env":
+        if target not in os.environ:
+            raise ConnectionError_(f"environment variable {target} is not set (referenced as ${{env:{target}}})")
+        return os.environ[target]
+    path = Path(target)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConnectionError_(f"cannot read secret file {path}: {error.strerror or error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A tenant's endpoints and sign-in settings (no secret values, only references)."""
+
+    tenant: str
+    spo_url: str
+    admin_url: str
+    graph_url: str = "https://graph.microsoft.com"
+    authority: str = ""
+    tenant_id: str = ""
+    ca_bundle: str | None = None  # extra CA to trust (the emulator's)
+    client_id: str | None = None
+    certificate: str | None = None  # PEM with certificate and private key
+    username: str | None = None
+    password: str | None = None  # a value only for the emulator's test user; else a reference
+    auth_method: str | None = None  # certificate | password | device-code | managed-identity | federated
+    federated_token_file: str | None = None
+    public_client_id: str | None = None
+    base_dir: Path | None = None
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.spo_url.startswith("https://127.0.0.1:") or self.spo_url.startswith("https://localhost:")
+
+    @property
+    def sharepoint_scope(self) -> str:
+        """The SharePoint resource scope. The real service's is https://TENANT.sharepoint.com;
+        the emulator accepts that too, so the code path is the same."""
+        return f"https://{self.tenant}.sharepoint.com/.default"
+
+    @property
+    def graph_scope(self) -> str:
+        return "https://graph.microsoft.com/.default"
+
+    def secret(self, value: str | None) -> str | None:
+        return resolve_secret(value, self.base_dir)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Connection:
+        """Read a connection file: the emulator's JSON line, or the same keys for a real tenant."""
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConnectionError_(f"{path}: cannot read the connection file ({error.strerror or error})") from None
+        try:
+            data = json.loads(text.splitlines()[0] if text else "")
+        except (json.JSONDecodeError, IndexError):
+            raise ConnectionError_(f"{path}: not a connection file (expected one JSON object, as `maforge emulator` prints)") from None
+        if not isinstance(data, dict):
+            raise ConnectionError_(f"{path}: not a connection file (expected a JSON object)")
+        missing = [key for key in ("tenant", "spo_url", "admin_url") if not data.get(key)]
+        if missing:
+            raise ConnectionError_(f"{path}: the connection file lacks {', '.join(missing)}")
+        known = {f for f in cls.__dataclass_fields__ if f != "base_dir"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConnectionError_(f"{path}: unknown keys in the connection file: {', '.join(unknown)}")
+        return cls(**{k: v for k, v in data.items() if v is not None}, base_dir=path.parent)
+
+    def with_environment(self, environ: dict[str, str] | None = None) -> Connection:
+        """Fill what is missing from the usual Azure variables (AZURE_TENANT_ID,
+        AZURE_CLIENT_ID, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE,
+        AZURE_USERNAME, AZURE_PASSWORD)."""
+        env = os.environ if environ is None else environ
+        return replace(
+            self,
+            tenant_id=self.tenant_id or env.get("AZURE_TENANT_ID", ""),
+            client_id=self.client_id or env.get("AZURE_CLIENT_ID"),
+            certificate=self.certificate or env.get("AZURE_CLIENT_CERTIFICATE_PATH"),
+            federated_token_file=self.federated_token_file or env.get("AZURE_FEDERATED_TOKEN_FILE"),
+            username=self.username or env.get("AZURE_USERNAME"),
+            password=self.password or ("${env:AZURE_PASSWORD}" if "AZURE_PASSWORD" in env else None),
+        )

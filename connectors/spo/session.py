@@ -1,0 +1,349 @@
+"""The one object that talks to SharePoint Online and Graph: `SpoSession`.
+
+It owns what callers must never do by hand: connection pooling, the bearer token, the
+User-Agent SharePoint asks for (`NONISV|Company|maforge/VERSION`), retries that honour
+Retry-After within a total time budget, pacing on the RateLimit headers so calls stay under
+the tenant's budget instead of bouncing off 429s, `$batch` (up to 100 requests), and bounded
+concurrency. This is where a 429 is retried.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from maforge import __version__
+
+from .auth import AuthError, Credential, TrustingSession, credential_for, http_session
+from .batch import BatchPart, BatchResult, build_batch, parse_batch
+from .connection import Connection
+
+RETRYABLE_STATUS = {429, 503, 504}  # throttling and "busy": safe to repeat any call
+TRANSIENT_STATUS = {500, 502}  # repeat only operations that are safe to repeat
+MAX_BATCH = 100
+
+
+class SpoError(Exception):
+    """A call that failed for good; carries the status, SharePoint's error code and text,
+    and the request id to quote to Microsoft support."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None, request_id: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+class RetryBudgetExhausted(SpoError):
+    """Throttling or faults lasted longer than the session's total retry budget."""
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    total_wait_seconds: float = 300.0  # across the whole session
+    backoff_cap_seconds: float = 60.0
+    timeout_seconds: float = 60.0
+
+
+@dataclass(slots=True)
+class SessionStats:
+    calls: int = 0  # requests sent (a batch counts its parts)
+    http_requests: int = 0
+    throttled: int = 0  # 429/503 answers
+    retries: int = 0
+    waited_seconds: float = 0.0
+    faults: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **values: float) -> None:
+        with self.lock:
+            for name, value in values.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+class Pacer:
+    """Spaces calls so the tenant's remaining budget lasts until it resets.
+
+    SharePoint reports RateLimit-Limit / -Remaining / -Reset near the limit (spo-profiles-api.md
+    §6). When fewer than a quarter of the calls remain, the pacer spreads the remaining ones
+    evenly over the seconds until the reset; at zero it waits for the reset."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            delay = max(0.0, self._next - now)
+        if delay:
+            time.sleep(delay)
+        return delay
+
+    def observe(self, headers: requests.structures.CaseInsensitiveDict, calls: int = 1) -> None:
+        try:
+            limit = int(headers["RateLimit-Limit"])
+            remaining = int(headers["RateLimit-Remaining"])
+            reset = float(headers["RateLimit-Reset"])
+        except (KeyError, ValueError):
+            return
+        if limit <= 0:
+            return
+        now = time.monotonic()
+        if remaining <= 0:
+            spacing = reset
+        elif remaining < limit / 4:
+            spacing = reset / remaining * calls
+        else:
+            return
+        with self._lock:
+            self._next = max(self._next, now + spacing)
+
+    def hold(self, seconds: float) -> None:
+        """Everyone waits (a 429 means the budget is spent for all threads)."""
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: requests.structures.CaseInsensitiveDict
+    body: bytes
+    request_id: str | None
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body.decode("utf-8-sig")) if self.body.strip() else None
+
+
+def user_agent(company: str | None) -> str:
+    return f"NONISV|{company or 'maforge'}|maforge/{__version__}"
+
+
+class SpoSession:
+    """Requests to one tenant. Thread-safe; share one per run."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        credential: Credential | None = None,
+        *,
+        company: str | None = None,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.connection = connection
+        self.http: TrustingSession = http_session(connection)
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(concurrency, 4), max_retries=0)
+        self.http.mount("https://", adapter)
+        self.http.headers["User-Agent"] = user_agent(company)
+        self.credential = credential or credential_for(connection, http=self.http)
+        self.retry = retry or RetryPolicy()
+        self.concurrency = max(1, concurrency)
+        self.stats = SessionStats()
+        self.pacer = Pacer()
+        self._sleep = sleep
+        self._waited = 0.0
+        self._budget_lock = threading.Lock()
+        self._jitter = random.Random()
+
+    # ------------------------------------------------------------------ low level
+
+    def _scope_for(self, url: str) -> str:
+        return self.connection.graph_scope if url.startswith(self.connection.graph_url) else self.connection.sharepoint_scope
+
+    def _headers(self, url: str, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Bearer {self.credential.token(self._scope_for(url))}",
+            "Accept": "application/json;odata=nometadata",
+            "client-request-id": str(uuid.uuid4()),
+        }
+        headers.update(extra or {})
+        return headers
+
+    def _spend(self, seconds: float) -> None:
+        with self._budget_lock:
+            if self._waited + seconds > self.retry.total_wait_seconds:
+                raise RetryBudgetExhausted(
+                    f"throttling and faults would make this run wait more than {self.retry.total_wait_seconds:.0f} s in total; giving up"
+                )
+            self._waited += seconds
+        self.stats.add(waited_seconds=seconds)
+        self._sleep(seconds)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        safe_to_repeat: bool = True,
+        calls: int = 1,
+    ) -> Answer:
+        """Send one request with retries. 429/503/504 are always retried after Retry-After
+        (the server did not do the work); 500/502, resets and time-outs only when
+        ``safe_to_repeat`` (the server may have done it)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            self.pacer.wait()
+            self.stats.add(calls=calls, http_requests=1)
+            try:
+                response = self.http.request(
+                    method,
+                    url,
+                    json=json_body,
+                    data=data,
+                    headers=self._headers(url, headers),
+                    timeout=self.retry.timeout_seconds,
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                self.stats.add(faults=1)
+                if not safe_to_repeat or attempt >= self.retry.max_attempts:
+                    raise SpoError(f"{method} {url}: no answer ({type(error).__name__}); not retried" if not safe_to_repeat else f"{method} {url}: no answer after {attempt} attempts") from None
+                self.stats.add(retries=1)
+                self._spend(self._backoff(attempt))
+                continue
+            self.pacer.observe(response.headers, calls)
+            request_id = response.headers.get("SPRequestGuid") or response.headers.get("request-id")
+            if response.status_code in RETRYABLE_STATUS or (response.status_code in TRANSIENT_STATUS and safe_to_repeat):
+                if response.status_code in (429, 503):
+                    self.stats.add(throttled=1)
+                else:
+                    self.stats.add(faults=1)
+                if attempt >= self.retry.max_attempts:
+                    raise _error(method, url, response, request_id, f"still {response.status_code} after {attempt} attempts")
+                wait = self._retry_after(response) if response.status_code in (429, 503) else None
+                wait = wait if wait is not None else self._backoff(attempt)
+                if response.status_code == 429:
+                    self.pacer.hold(wait)
+                self.stats.add(retries=1)
+                self._spend(wait)
+                continue
+            if response.status_code == 401 and attempt == 1 and "expired" in response.text.lower():
+                continue  # msal renews an expired token on the next token() call
+            return Answer(response.status_code, response.headers, response.content, request_id)
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        values = []
+        for name in ("Retry-After", "RateLimit-Reset"):
+            try:
+                values.append(float(response.headers[name]))
+            except (KeyError, ValueError):
+                pass
+        return max(values) if values else None  # SharePoint: wait the larger of the two
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.retry.backoff_cap_seconds, 2 ** (attempt - 1))
+        return base * (0.5 + self._jitter.random() / 2)
+
+    # ------------------------------------------------------------------ JSON calls
+
+    def call(self, method: str, url: str, *, json_body: Any = None, safe_to_repeat: bool = True) -> Any:
+        """A REST call whose success is a 2xx JSON (or empty) answer; anything else raises."""
+        headers = {"Content-Type": "application/json;odata=nometadata"} if json_body is not None else None
+        answer = self.request(method, url, json_body=json_body, headers=headers, safe_to_repeat=safe_to_repeat)
+        if 200 <= answer.status < 300:
+            return answer.json()
+        raise _error_from_answer(method, url, answer)
+
+    # ------------------------------------------------------------------ batches
+
+    def batch(self, site_url: str, parts: Sequence[BatchPart]) -> list[BatchResult]:
+        """Send ``parts`` in `$batch` requests of at most 100; parts answered 429/503 are
+        sent again (after Retry-After) until they succeed or the budget runs out."""
+        results: list[BatchResult | None] = [None] * len(parts)
+        pending = list(range(len(parts)))
+        attempt = 0
+        while pending:
+            attempt += 1
+            retry_later: list[int] = []
+            wait = 0.0
+            for chunk_start in range(0, len(pending), MAX_BATCH):
+                chunk = pending[chunk_start : chunk_start + MAX_BATCH]
+                boundary = f"batch_{uuid.uuid4()}"
+                body = build_batch(boundary, site_url, [parts[i] for i in chunk])
+                answer = self.request(
+                    "POST",
+                    f"{site_url}/_api/$batch",
+                    data=body,
+                    headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
+                    calls=len(chunk),
+                )
+                if not 200 <= answer.status < 300:
+                    raise _error_from_answer("POST", f"{site_url}/_api/$batch", answer)
+                answers = parse_batch(answer.body, answer.headers.get("Content-Type", ""))
+                if len(answers) != len(chunk):
+                    raise SpoError(f"$batch answered {len(answers)} parts for {len(chunk)} requests", answer.status, None, answer.request_id)
+                for index, result in zip(chunk, answers):
+                    if result.status in (429, 503) and attempt < self.retry.max_attempts:
+                        retry_later.append(index)
+                        wait = max(wait, float(result.headers.get("retry-after", "0") or 0) or self._backoff(attempt))
+                        self.stats.add(throttled=1)
+                    else:
+                        results[index] = result
+            pending = retry_later
+            if pending:
+                self.pacer.hold(wait)
+                self.stats.add(retries=len(pending))
+                self._spend(wait)
+        return [r for r in results if r is not None]
+
+    # ------------------------------------------------------------------ concurrency
+
+    def map(self, function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """Run ``function`` over ``items`` on at most `concurrency` threads, in order."""
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(function, items))
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> SpoSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _error(method: str, url: str, response: requests.Response, request_id: str | None, prefix: str) -> SpoError:
+    answer = Answer(response.status_code, response.headers, response.content, request_id)
+    error = _error_from_answer(method, url, answer)
+    return type(error)(f"{prefix}: {error}", error.status, error.code, error.request_id)
+
+
+def _error_from_answer(method: str, url: str, answer: Answer) -> SpoError:
+    code, text = None, answer.body.decode("utf-8", "replace")[:300]
+    try:
+        payload = answer.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        inner = payload.get("odata.error") or payload.get("error")
+        if isinstance(inner, dict):
+            code = inner.get("code")
+            message = inner.get("message")
+            text = message.get("value") if isinstance(message, dict) else str(message or text)
+        elif isinstance(payload.get("error_description"), str):
+            text = payload["error_description"]
+        elif isinstance(inner, str):
+            text = inner
+    where = f" (request id {answer.request_id})" if answer.request_id else ""
+    return SpoError(f"{method} {url.split('?')[0]} answered {answer.status}: {text}{where}", answer.status, code, answer.request_id)
+
+
+__all__ = ["Answer", "AuthError", "BatchPart", "BatchResult", "RetryBudgetExhausted", "RetryPolicy", "SpoError", "SpoSession", "user_agent"]
