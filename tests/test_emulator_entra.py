@@ -89,14 +89,14 @@ def sign(header: dict, claims: dict, key: rsa.RSAPrivateKey) -> str:
     return f"{signing_input}.{b64url(key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()))}"
 
 
-def assertion(emulator, *, key=None, x5t=None, aud=None, iss=None, exp_offset=600.0, nbf_offset=None) -> str:
+def assertion(emulator, *, key=None, x5t=None, aud=None, iss=None, sub=None, exp_offset=600.0, nbf_offset=None) -> str:
     """A client assertion as msal 1.39 builds it (padded x5t, float iat/exp, no nbf)."""
     client_id = emulator.state.client_id
     if x5t is None:
         sha1, _ = thumbprints(load_certificate(Path(emulator.connection()["certificate"])))
         x5t = base64.urlsafe_b64encode(bytes.fromhex(sha1)).decode()
     now = time.time()
-    claims = {"aud": aud or f"{emulator.authority}/oauth2/v2.0/token", "iss": iss or client_id, "sub": iss or client_id, "iat": now, "exp": now + exp_offset, "jti": str(uuid.uuid4())}
+    claims = {"aud": aud or f"{emulator.authority}/oauth2/v2.0/token", "iss": iss or client_id, "sub": sub or iss or client_id, "iat": now, "exp": now + exp_offset, "jti": str(uuid.uuid4())}
     if nbf_offset is not None:
         claims["nbf"] = now + nbf_offset
     return sign({"alg": "RS256", "typ": "JWT", "x5t": x5t}, claims, key or app_key(emulator))
@@ -309,11 +309,16 @@ def test_unregistered_certificate(emulator):
     assert sha1 in result["error_description"] and "not registered on application" in result["error_description"]
 
 
-def test_assertion_issuer_must_be_the_client(emulator):
+def test_assertion_issuer_and_subject_must_be_the_client(emulator):
     other = emulator.state.secret_client_id
-    token = assertion(emulator, iss=other)
-    form = assertion_form(emulator, token)
-    aadsts(post_token(emulator, form), 401, "invalid_client", 700211)  # not this app: treated as a federated issuer
+    aadsts(post_token(emulator, assertion_form(emulator, assertion(emulator, sub=other))), 401, "invalid_client", 700021)
+    # An issuer that is not this app is taken for a federated issuer the app does not trust.
+    aadsts(post_token(emulator, assertion_form(emulator, assertion(emulator, iss=other))), 401, "invalid_client", 700211)
+
+
+def test_app_only_token_needs_a_tenant(emulator):
+    form = assertion_form(emulator, assertion(emulator, aud=f"{emulator.base_url}/organizations/oauth2/v2.0/token"))
+    aadsts(post_token(emulator, form, tenant="organizations"), 400, "invalid_request", 50059)
 
 
 def test_malformed_assertion_and_missing_credential(emulator):
