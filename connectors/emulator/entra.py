@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from .certs import thumbprints
-from .server import GRAPH_RESOURCE_ID, SHAREPOINT_RESOURCE_ID, Request, Response, route
+from .server import Request, Response, route
 from .tokens import TokenError, b64url, b64url_decode, parse_jwt, verify_rs256
 
 # Hosts msal treats as Entra (its WELL_KNOWN_AUTHORITY_HOSTS, the public-cloud subset).
