@@ -205,7 +205,7 @@ class Emulator:
         self._server = server
         self.port = server.server_address[1]
         self.minter = TokenMinter(issuer=f"https://sts.windows.net/{self.state.tenant_id}/")
-        self._thread = threading.Thread(target=server.serve_forever, name="maforge-emulator", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="maforge-emulator", daemon=True)
         self._thread.start()
         return self
 
@@ -278,6 +278,12 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes; without TCP_NODELAY, Nagle plus the client's
+        # delayed ACK holds every keep-alive response back ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         return  # quiet: the write log and tests are the record
