@@ -77,16 +77,19 @@ class Pacer:
     §6). When fewer than a quarter of the calls remain, the pacer spreads the remaining ones
     evenly over the seconds until the reset; at zero it waits for the reset."""
 
-    def __init__(self) -> None:
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
         self._lock = threading.Lock()
         self._next = 0.0
+        self._sleep = sleep
 
     def wait(self) -> float:
         with self._lock:
             now = time.monotonic()
             delay = max(0.0, self._next - now)
+            if delay:
+                self._next = now  # this thread takes the wait; it is not waited twice
         if delay:
-            time.sleep(delay)
+            self._sleep(delay)
         return delay
 
     def observe(self, headers: requests.structures.CaseInsensitiveDict, calls: int = 1) -> None:
@@ -153,7 +156,7 @@ class SpoSession:
         self.retry = retry or RetryPolicy()
         self.concurrency = max(1, concurrency)
         self.stats = SessionStats()
-        self.pacer = Pacer()
+        self.pacer = Pacer(sleep)
         self._sleep = sleep
         self._waited = 0.0
         self._budget_lock = threading.Lock()

@@ -1,0 +1,188 @@
+"""maforge's SharePoint client against the emulator: sign-in, retries, pacing, batching."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from maforge.connectors.spo.auth import AuthError, credential_for
+from maforge.connectors.spo.connection import Connection, ConnectionError_
+from maforge.connectors.spo.people import PeopleClient, Write, claims
+from maforge.connectors.spo.session import RetryBudgetExhausted, RetryPolicy, SpoError, SpoSession
+
+ADELE = "adele.vance@contoso.onmicrosoft.com"
+MULTI = ["SPS-Skills", "SPS-PastProjects", "SPS-Responsibility"]
+
+
+def connection_of(emulator, tmp_path, **changes) -> Connection:
+    line = dict(emulator.connection(), **changes)
+    path = tmp_path / "connection.json"
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    return Connection.from_file(path)
+
+
+def session_of(emulator, tmp_path, sleeps=None, retry=None, **changes) -> SpoSession:
+    connection = connection_of(emulator, tmp_path, **changes)
+    record = sleeps.append if sleeps is not None else (lambda s: None)
+    return SpoSession(connection, company="Contoso", retry=retry, sleep=record)
+
+
+def test_certificate_sign_in_and_reading_a_profile(emulator, tmp_path):
+    with session_of(emulator, tmp_path) as session:
+        people = PeopleClient(session, MULTI)
+        profile = people.get_properties(ADELE)
+        assert profile["AccountName"] == claims(ADELE)
+        assert isinstance(profile["SPS-Skills"], list) and profile["SPS-Skills"]
+        assert people.get_properties("nobody@contoso.onmicrosoft.com") is None
+
+
+def test_user_agent_is_decorated(emulator, tmp_path):
+    with session_of(emulator, tmp_path) as session:
+        assert session.http.headers["User-Agent"] == "NONISV|Contoso|maforge/0.1.0"
+
+
+def test_password_sign_in(emulator, tmp_path):
+    connection = connection_of(emulator, tmp_path, certificate=None)
+    connection = dataclasses.replace(connection, auth_method="password", public_client_id=emulator.state.public_client_id)
+    credential = credential_for(connection)
+    token = credential.token(connection.sharepoint_scope)
+    assert emulator.minter.validate(token, emulator.sharepoint_audiences)["upn"] == emulator.state.username
+
+
+def test_wrong_certificate_is_a_clear_error(emulator, tmp_path):
+    from maforge.connectors.emulator.certs import ensure_certificates
+
+    other = ensure_certificates(tmp_path / "other")
+    connection = connection_of(emulator, tmp_path, certificate=str(other.app_pem))
+    with pytest.raises(AuthError, match="certificate sign-in failed: AADSTS700027"):
+        credential_for(connection).token(connection.sharepoint_scope)
+
+
+def test_unknown_client_is_a_clear_error(emulator, tmp_path):
+    connection = connection_of(emulator, tmp_path, client_id="11111111-2222-3333-4444-555555555555")
+    with pytest.raises(AuthError, match="AADSTS700016"):
+        credential_for(connection).token(connection.sharepoint_scope)
+
+
+def test_bad_connection_file(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text("not json", encoding="utf-8")
+    with pytest.raises(ConnectionError_, match="not a connection file"):
+        Connection.from_file(path)
+    path.write_text(json.dumps({"tenant": "x", "spo_url": "https://x", "admin_url": "https://y", "colour": "blue"}), encoding="utf-8")
+    with pytest.raises(ConnectionError_, match="unknown keys in the connection file: colour"):
+        Connection.from_file(path)
+
+
+def test_writes_single_and_multi_values(emulator, tmp_path):
+    with session_of(emulator, tmp_path) as session:
+        people = PeopleClient(session, MULTI)
+        people.set(Write(ADELE, "AboutMe", "Hello from maforge"))
+        people.set(Write(ADELE, "SPS-Skills", ["Python", "SharePoint"]))
+        profile = people.get_properties(ADELE)
+        assert profile["AboutMe"] == "Hello from maforge"
+        assert profile["SPS-Skills"] == ["Python", "SharePoint"]
+    assert [(w.property, w.value) for w in emulator.state.writes] == [("AboutMe", "Hello from maforge"), ("SPS-Skills", ["Python", "SharePoint"])]
+
+
+def test_batching_reads_and_writes(emulator_factory, tmp_path):
+    running = emulator_factory(profiles=250)
+    with session_of(running, tmp_path) as session:
+        people = PeopleClient(session, MULTI)
+        upns = [running.state.user(i).upn for i in range(1, 251)]
+        profiles = people.get_many(upns)
+        assert len(profiles) == 250
+        assert sum(1 for p in profiles if p is None) == sum(1 for i in range(1, 251) if not running.state.has_profile(i))
+        assert session.stats.http_requests == 3  # 100 + 100 + 50
+        assert session.stats.calls == 250
+        writes = [Write(upn, "CostCenter", f"CC-{i}") for i, upn in enumerate(upns[:120]) if running.state.index_for_account(upn) and running.state.has_profile(running.state.index_for_account(upn))]
+        results = people.set_many(writes)
+        assert all(200 <= r.status < 300 for r in results)
+    assert len(running.state.writes) == len(writes)
+
+
+def _without_ratelimit_headers(running) -> None:
+    """A 429 may come with Retry-After only (spo-profiles-api.md §6): no pacing hints."""
+    running.throttle.decorate = lambda response: None
+
+
+def test_429_waits_honour_retry_after(emulator_factory, tmp_path):
+    running = emulator_factory(throttle="storm")  # 20 calls per 30 s, Retry-After >= 5
+    _without_ratelimit_headers(running)
+    sleeps: list[float] = []
+    with session_of(running, tmp_path, sleeps=sleeps) as session:
+        people = PeopleClient(session, MULTI)
+        for _ in range(20):
+            people.get_properties(ADELE)
+        assert sleeps == []
+        # The 21st call is throttled: the session waits what Retry-After says, then retries.
+        # (sleep is recorded, not real, so every retry is throttled again until attempts run out)
+        with pytest.raises(SpoError, match="still 429 after 8 attempts"):
+            people.get_properties(ADELE)
+    assert len(sleeps) >= 7 and all(s >= 5 for s in sleeps)
+    assert session.stats.throttled == 8
+
+
+def test_total_retry_budget_is_respected(emulator_factory, tmp_path):
+    running = emulator_factory(throttle="storm")
+    _without_ratelimit_headers(running)
+    with session_of(running, tmp_path, sleeps=[], retry=RetryPolicy(total_wait_seconds=12)) as session:
+        people = PeopleClient(session, MULTI)
+        for _ in range(20):
+            people.get_properties(ADELE)
+        with pytest.raises(RetryBudgetExhausted, match="more than 12 s in total"):
+            people.get_properties(ADELE)
+    assert session.stats.waited_seconds <= 12
+
+
+def test_pacing_keeps_calls_under_the_budget_instead_of_bouncing_off_429s(emulator, tmp_path):
+    import time
+
+    from maforge.connectors.emulator.throttle import Throttle, ThrottleProfile
+
+    emulator.throttle = Throttle(ThrottleProfile("fast", 20, 1.0, True))  # 20 calls/s, headers on
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    connection = connection_of(emulator, tmp_path)
+    with SpoSession(connection, sleep=sleep) as session:
+        people = PeopleClient(session, MULTI)
+        started = time.monotonic()
+        for _ in range(60):
+            people.get_properties(ADELE)
+        elapsed = time.monotonic() - started
+    assert session.stats.throttled == 0, "paced calls never hit the limit"
+    assert sum(slept) > 0 and elapsed < 6  # about 60 calls / 20 per s, not Retry-After storms
+
+
+def test_faults_are_retried_only_where_safe(emulator_factory, tmp_path):
+    running = emulator_factory(fault_rate=0.3, fault_seed=3, slow_seconds=0)
+    with session_of(running, tmp_path) as session:
+        people = PeopleClient(session, MULTI)
+        for _ in range(30):
+            assert people.get_properties(ADELE)["AccountName"] == claims(ADELE)
+        assert session.stats.faults > 0 and session.stats.retries >= session.stats.faults
+        unsafe_failures = 0
+        for _ in range(30):
+            try:
+                session.call("POST", f"{running.admin_url}/_api/contextinfo", safe_to_repeat=False)
+            except SpoError:
+                unsafe_failures += 1
+        assert unsafe_failures > 0  # not retried
+
+
+def test_pacing_spreads_calls_when_the_budget_runs_low():
+    from requests.structures import CaseInsensitiveDict
+
+    from maforge.connectors.spo.session import Pacer
+
+    pacer = Pacer()
+    pacer.observe(CaseInsensitiveDict({"RateLimit-Limit": "200", "RateLimit-Remaining": "150", "RateLimit-Reset": "1"}))
+    assert pacer._next == 0.0  # plenty left: no pacing
+    pacer.observe(CaseInsensitiveDict({"RateLimit-Limit": "200", "RateLimit-Remaining": "10", "RateLimit-Reset": "1"}))
+    assert pacer._next > 0.0
