@@ -20,6 +20,8 @@ class Function:
     example: str
     result: str
     pairs_after: int | None = None  # arguments after this many come in (key, value) pairs
+    inputs: tuple[tuple[str, object], ...] = ()  # the example's attribute values ...
+    expected: object = None  # ... and what the example evaluates to (tests run every example)
 
     def arity_problem(self, count: int) -> str | None:
         """Why ``count`` arguments do not fit, or None when they do."""
@@ -89,6 +91,41 @@ _CATALOGUE = (
              'IIF(IsPresent([aboutMe]), [aboutMe], IgnoreThisFlow())', 'aboutMe, or no change when it is empty'),
     Function("AuthoritativeNull", 0, 0, "AuthoritativeNull()", "Clear the target's value, whatever flows with lower precedence say.",
              'IIF([leaver] = "yes", AuthoritativeNull(), [office])', 'the office cleared for a leaver'),
+)
+
+# The examples as data: the attributes each example reads and the value it must give.
+# "NOW" stands for the run's fixed clock, 2026-11-26T05:00:00Z in the tests.
+_EXAMPLE_DATA: dict[str, tuple[dict[str, object], object]] = {
+    "Coalesce": ({"preferredName": None, "firstName": "Adele"}, "Adele"),
+    "IIF": ({"country": "NO"}, "Norway"),
+    "Switch": ({"officeCode": "LON"}, "London"),
+    "Join": ({"firstName": "Adele", "lastName": "Vance"}, "Adele Vance"),
+    "Split": ({"skills": "SharePoint;PowerShell"}, ["SharePoint", "PowerShell"]),
+    "Replace": ({"phone": "+47 22 33 44 55"}, "+4722334455"),
+    "RegexReplace": ({"phone": "+47 (22) 33-44-55"}, "+4722334455"),
+    "Left": ({"lastName": "Vance"}, "Van"),
+    "Mid": ({"employeeId": "E12345"}, "1234"),
+    "Right": ({"employeeId": "E12345"}, "45"),
+    "Trim": ({"department": "  Sales "}, "Sales"),
+    "ToLower": ({"mail": "Adele.Vance@Contoso.com"}, "adele.vance@contoso.com"),
+    "ToUpper": ({"country": "no"}, "NO"),
+    "PCase": ({"lastName": "VAN DER BERG"}, "Van Der Berg"),
+    "NormalizeDiacritics": ({"lastName": "Ångström"}, "Angstrom"),
+    "FormatDateTime": ({"hireDate": "01.03.2024"}, "2024-03-01"),
+    "DateAdd": ({"hireDate": "2024-03-01"}, "2024-03-31"),
+    "Now": ({}, "2026-11-26T05:00:00Z"),
+    "Item": ({"proxyAddresses": ["SMTP:adele@contoso.com", "smtp:av@contoso.com"]}, "SMTP:adele@contoso.com"),
+    "Count": ({"skills": ["SharePoint", "PowerShell"]}, 2),
+    "RemoveDuplicates": ({"skills": "a;b;a"}, ["a", "b"]),
+    "IsPresent": ({"mobile": "+47 900 00 000", "phone": "+47 22 00 00 00"}, "+47 900 00 000"),
+    "IsNullOrEmpty": ({"office": ""}, "Remote"),
+    "CStr": ({"employeeNumber": 1042}, "1042"),
+    "IgnoreThisFlow": ({"aboutMe": ""}, "IGNORE"),
+    "AuthoritativeNull": ({"leaver": "yes", "office": "Oslo"}, "CLEAR"),
+}
+_CATALOGUE = tuple(
+    Function(**{**{k: getattr(f, k) for k in f.__dataclass_fields__}, "inputs": tuple(_EXAMPLE_DATA[f.name][0].items()), "expected": _EXAMPLE_DATA[f.name][1]})
+    for f in _CATALOGUE
 )
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in _CATALOGUE}
