@@ -1,0 +1,148 @@
+"""The Python runtime's export rule book (maforge.connectors.sync.csexport) against the
+case table tests/data/spo_export_cases.json, the same table the generated PowerShell export
+script is checked against (tests/test_spo_scripts.py).
+
+A fake transport plays SharePoint: it records every call and answers with the case's
+``responses`` in order; once they are used up, GetPropertiesFor answers the case's
+``current`` profile ({"odata.null": true} when it is null or absent) and every other call
+the table's default, 200 {"odata.null": true}. A fake sleep records the waits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maforge.connectors.sync.csexport import (
+    CSEntryChange,
+    ExportStopped,
+    RetryBudget,
+    SchemaType,
+    export_entry,
+    retry_wait,
+)
+
+CASES = json.loads((Path(__file__).parent / "data" / "spo_export_cases.json").read_text(encoding="utf-8"))
+SCHEMA = SchemaType.from_dict(CASES["schema"])
+DEFAULT_ANSWER = {"status": 200, "body": {"odata.null": True}}
+UPDATE = {"objectModificationType": "Update", "anchor": {"AccountName": CASES["account"]}}
+
+
+def _profile_body(current: Mapping[str, Any] | None) -> dict[str, Any]:
+    """GetPropertiesFor's nometadata answer for a profile with ``current`` values."""
+    if current is None:
+        return {"odata.null": True}
+    return {
+        "AccountName": current.get("AccountName", CASES["account"]),
+        "UserProfileProperties": [{"Key": key, "Value": value, "ValueType": "Edm.String"} for key, value in current.items()],
+    }
+
+
+class FakeSharePoint:
+    def __init__(self, responses: list[dict[str, Any]] | None = None, current: Mapping[str, Any] | None = None):
+        self.responses = list(responses or [])
+        self.current = current
+        self.calls: list[dict[str, Any]] = []
+
+    def send(self, method: str, path: str, payload: Mapping[str, Any] | None) -> tuple[int, Mapping[str, str], Any]:
+        call: dict[str, Any] = {"method": method, "path": path}
+        if method == "GET":
+            call["query"] = dict(payload or {})
+        else:
+            # What goes on the wire: UTF-8 JSON.
+            call["body"] = json.loads(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+        self.calls.append(call)
+        if self.responses:
+            answer = self.responses.pop(0)
+        elif method == "GET" and "/GetPropertiesFor(" in path:
+            answer = {"status": 200, "body": _profile_body(self.current)}
+        else:
+            answer = DEFAULT_ANSWER
+        return answer["status"], dict(answer.get("headers", {})), answer.get("body")
+
+
+def _run(case: dict[str, Any], **kwargs: Any):
+    transport = FakeSharePoint(case.get("responses"), case.get("current"))
+    waits: list[float] = []
+    result = export_entry(
+        CSEntryChange.from_dict(case["entry"]),
+        SCHEMA,
+        transport,
+        managed=case.get("managed"),
+        sleep=waits.append,
+        **kwargs,
+    )
+    return result, transport.calls, waits
+
+
+@pytest.mark.parametrize("case", CASES["cases"], ids=[c["name"] for c in CASES["cases"]])
+def test_export_follows_the_rule_book(case):
+    result, calls, waits = _run(case)
+
+    assert len(calls) == len(case["calls"]), calls
+    for sent, expected in zip(calls, case["calls"], strict=True):
+        assert sent["method"] == expected["method"]
+        assert sent["path"] == expected["path"]
+        if expected["method"] == "GET":
+            assert sent["query"] == expected["query"]
+        else:
+            assert sent["body"] == expected["body"]  # dicts: key order is free
+    assert waits == case.get("waits", [])
+
+    expected = case["result"]
+    assert result.error_code == expected["errorCode"]
+    assert result.error_name == expected.get("errorName")
+    assert result.anchor == expected.get("anchor")
+    for text in expected.get("errorDetailContains", []):
+        assert text in (result.error_detail or ""), result.error_detail
+    if expected["errorCode"] == "Success":
+        assert result.error_detail is None
+
+
+def test_every_case_is_run():
+    assert len(CASES["cases"]) == 20
+    assert len({c["name"] for c in CASES["cases"]}) == 20
+
+
+# --------------------------------------------------------------------------- beyond the table
+
+
+def _skills_change(modification: str) -> dict[str, Any]:
+    return {**UPDATE, "attributeChanges": [{"name": "SPS-PastProjects", "modificationType": modification, "valueChanges": []}]}
+
+
+def test_an_empty_list_refused_is_cleared_with_an_empty_single_value():
+    refused = {"status": 400, "body": {"odata.error": {"code": "-1, System.ArgumentException", "message": {"value": "bad"}}}}
+    result, calls, _ = _run({"entry": _skills_change("Delete"), "responses": [refused]})
+    assert result.error_code == "Success"
+    assert [c["path"].rsplit("/", 1)[1] for c in calls] == ["SetMultiValuedProfileProperty", "SetSingleValueProfileProperty"]
+    assert calls[1]["body"] == {"accountName": CASES["account"], "propertyName": "SPS-PastProjects", "propertyValue": ""}
+
+
+def test_throttling_beyond_the_budget_fails_the_entry():
+    case = CASES["cases"][0]
+    throttled = {"status": 429, "headers": {"Retry-After": "10"}}
+    result, calls, waits = _run({**case, "responses": [throttled] * 4}, retry=RetryBudget(max_retries=8, max_wait_seconds=25))
+    assert waits == [10, 10] and len(calls) == 3
+    assert (result.error_code, result.error_name) == ("ExportErrorCustomContinueRun", "spo-throttled")
+
+
+def test_a_refused_token_stops_the_run():
+    case = CASES["cases"][0]
+    with pytest.raises(ExportStopped):
+        _run({**case, "responses": [{"status": 401, "body": {"error_description": "invalid audience"}}]})
+
+
+def test_an_unsupported_object_modification_is_a_script_error():
+    result, calls, _ = _run({"entry": {**UPDATE, "objectModificationType": "None", "attributeChanges": []}})
+    assert (result.error_name, calls) == ("script-error", [])
+
+
+def test_retry_wait_without_retry_after_backs_off():
+    assert [retry_wait(None, attempt) for attempt in (1, 2, 3, 10)] == [1, 2, 4, 300]
+    assert retry_wait("0", 1) == 1
+    assert retry_wait("Wed, 21 Oct 2015 07:28:00 GMT", 1) == 1  # in the past
