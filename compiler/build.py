@@ -23,6 +23,7 @@ from .identity import ma_id
 from .maexport import ScriptedRule, emit_ma_export
 from .mimxml import write_export_ma
 from .model import ConnectorSpec
+from .pyemit import package_files
 from .scriptset import script_set
 
 
@@ -80,6 +81,7 @@ def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
         extra_notes=_connector_notes(spec),
     )
     files["README.md"] = notes
+    files.update(package_files(spec))
     return BuildResult(files, xml_name, export.scripted_rules)
 
 

@@ -1,0 +1,99 @@
+"""What `import`, `plan` and `apply` do, once, for both front ends: `maforge import|plan|apply
+SPEC` and a built connector's `python -m <package> import|plan|apply`. The front ends only
+parse options and print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from maforge.connectors.spo.connection import Connection
+from maforge.connectors.spo.people import PeopleClient
+from maforge.connectors.spo.session import SpoSession
+
+from .applier import ApplyResult, apply_plan
+from .metaverse import build_metaverse
+from .plan import Plan, PlanError, load_plan
+from .planner import accounts_to_read, make_plan, now_utc
+from .progress import Progress
+from .rulebook import RuleBook
+from .snapshot import Snapshot, import_profiles, read_snapshot
+
+SNAPSHOT_FILE = "snapshot.jsonl"
+DEFAULT_STATE_DIR = Path(".maforge")
+READ_CHUNK = 100
+
+
+def open_session(book: RuleBook, connection_file: Path, concurrency: int = 8) -> SpoSession:
+    """A session to the tenant the connection file names, signed in as it says."""
+    connection = Connection.from_file(connection_file).with_environment()
+    return SpoSession(connection, company=book.manifest.get("company"), concurrency=concurrency)
+
+
+def run_import(book: RuleBook, session: SpoSession, state_dir: Path, *, delta: bool = False, progress: Progress | None = None) -> Snapshot:
+    connector = book.connector()
+    return import_profiles(session, connector.managed, connector.multi_valued, state_dir / SNAPSHOT_FILE, delta=delta, progress=progress)
+
+
+def run_plan(
+    book: RuleBook,
+    sources_dir: Path,
+    session: SpoSession | None,
+    *,
+    refresh: bool = True,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    tenant: str | None = None,
+) -> Plan:
+    """Plan against SharePoint's current values (refresh) or the last import snapshot."""
+    now = now_utc()
+    connector = book.connector()
+    metaverse = build_metaverse(book, sources_dir, now, session)
+    if refresh:
+        if session is None:
+            raise PlanError("planning with a refresh reads SharePoint: give --connection, or plan with --refresh=false against an import")
+        if connector.anchor_join is None:
+            raise PlanError("the connector joins profiles on something other than their anchor, so a refresh cannot know which profiles to read; run `maforge import` and plan with --refresh=false")
+        accounts = accounts_to_read(connector, metaverse)
+        people = PeopleClient(session, connector.multi_valued)
+        chunks = [accounts[i : i + READ_CHUNK] for i in range(0, len(accounts), READ_CHUNK)]
+        profiles: dict[str, dict] = {}
+        for chunk, found in zip(chunks, session.map(people.get_many, chunks)):
+            for account, values in zip(chunk, found):
+                if values is not None:
+                    profiles[str(values.get("AccountName") or account)] = values
+        return make_plan(book, metaverse, profiles, tenant=session.connection.tenant, refreshed=True, now=now)
+    snapshot = read_snapshot(state_dir / SNAPSHOT_FILE, tenant)
+    missing = sorted(set(connector.managed) - set(snapshot.properties))
+    if missing:
+        raise PlanError(f"the snapshot in {state_dir} lacks {', '.join(missing)}: the spec manages more than was imported; run `maforge import` again")
+    profiles = {entry["account"]: entry["values"] for entry in snapshot.profiles.values()}
+    return make_plan(book, metaverse, profiles, tenant=snapshot.tenant, refreshed=False, now=now)
+
+
+def plan_exit_code(plan: Plan, detailed: bool, expect_no_changes: bool) -> int:
+    """0 no changes; 2 changes with --detailed-exitcode; 1 changes with --expect-no-changes."""
+    if not plan.profiles:
+        return 0
+    if expect_no_changes:
+        return 1
+    return 2 if detailed else 0
+
+
+def run_apply(
+    plan_path: Path,
+    session: SpoSession,
+    *,
+    max_changes: int | None = None,
+    journal: Path | None = None,
+    results: Path | None = None,
+    protected: tuple[str, ...] = (),
+) -> ApplyResult:
+    """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default."""
+    plan = load_plan(plan_path)
+    return apply_plan(
+        plan,
+        session,
+        journal_path=journal or plan_path.with_name(plan_path.name + ".journal"),
+        results_path=results or plan_path.with_name(plan_path.name + ".results.json"),
+        max_changes=max_changes,
+        protected=protected,
+    )

@@ -1,0 +1,171 @@
+"""Sources → metaverse objects, with MIM's meaning: each source row is joined to an existing
+object by the source's ordered join rules (the first rule that finds exactly one object wins;
+a rule finding several is an ambiguous join, as MIM reports it), otherwise projected when the
+source projects. Several sources feeding one attribute resolve by rank: the lowest rank with a
+value wins; AuthoritativeNull() from a higher rank clears whatever lower ranks say.
+
+Joins compare text case-insensitively: MIM's metaverse lives in SQL Server under a
+case-insensitive collation, so `Adele@Contoso.com` and `adele@contoso.com` are one key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .functions import text
+from .rulebook import RuleBook, SourceRules
+from .sources import rows
+from .values import CLEAR, IGNORE, is_empty
+
+UNRANKED = 1_000_000  # sources without a rank come after every ranked one, in source order
+
+
+@dataclass(slots=True)
+class MvObject:
+    number: int
+    values: dict[str, Any] = field(default_factory=dict)
+    ranks: dict[str, int] = field(default_factory=dict)
+    origins: list[str] = field(default_factory=list)  # "source:row", for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something that keeps a row or profile out of the plan, reported before apply."""
+
+    kind: str  # unjoined-row | ambiguous-join | duplicate-join | row-error | profile-missing | ambiguous-profile
+    subject: str
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "subject": self.subject, "detail": self.detail}
+
+
+def join_key(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.casefold()
+    if isinstance(value, list):
+        return tuple(join_key(v) for v in value)
+    return value
+
+
+class Metaverse:
+    def __init__(self, mv_object_type: str, multi_valued: frozenset[str], indexed: Iterable[str]):
+        self.mv_object_type = mv_object_type
+        self.multi_valued = multi_valued
+        self.objects: list[MvObject] = []
+        self.index: dict[str, dict[Any, list[MvObject]]] = {name: {} for name in indexed}
+        self.problems: list[Problem] = []
+
+    def find(self, rules: list[list[tuple[str, Any]]]) -> tuple[list[MvObject], int | None]:
+        """Objects the first rule with a match finds, and that rule's number."""
+        for number, pairs in enumerate(rules, 1):
+            if not pairs or any(is_empty(v) or v is CLEAR or v is IGNORE for _, v in pairs):
+                continue
+            found: list[MvObject] | None = None
+            for attribute, value in pairs:
+                candidates = self.index.get(attribute, {}).get(join_key(value), [])
+                found = candidates if found is None else [o for o in found if o in candidates]
+                if not found:
+                    break
+            if found:
+                return found, number
+        return [], None
+
+    def contribute(self, target: MvObject, values: dict[str, Any], ranks: dict[str, int], fallback_rank: int) -> None:
+        for attribute, value in values.items():
+            if value is IGNORE:
+                continue
+            rank = ranks.get(attribute, fallback_rank)
+            held = target.ranks.get(attribute)
+            if held is not None and held < rank and (target.values.get(attribute) is CLEAR or not is_empty(target.values.get(attribute))):
+                continue  # a higher-precedence source already holds a value (or an authoritative null)
+            if value is not CLEAR and is_empty(value) and held is not None and (held < rank or not is_empty(target.values.get(attribute))):
+                continue  # an empty value never replaces what another source says
+            self._unindex(target, attribute)
+            target.values[attribute] = self._shape(attribute, value)
+            target.ranks[attribute] = rank
+            self._reindex(target, attribute)
+
+    def _shape(self, attribute: str, value: Any) -> Any:
+        if value is CLEAR or value is None:
+            return value
+        if attribute in self.multi_valued:
+            items = value if isinstance(value, list) else [value]
+            return [t for t in (text(v) for v in items) if t]
+        return value
+
+    def _unindex(self, target: MvObject, attribute: str) -> None:
+        if attribute in self.index and attribute in target.values:
+            bucket = self.index[attribute].get(join_key(target.values[attribute]))
+            if bucket and target in bucket:
+                bucket.remove(target)
+
+    def _reindex(self, target: MvObject, attribute: str) -> None:
+        value = target.values.get(attribute)
+        if attribute in self.index and not is_empty(value) and value is not CLEAR:
+            self.index[attribute].setdefault(join_key(value), []).append(target)
+
+
+def _split_row(row: dict[str, Any], columns: list[str], separator: str) -> dict[str, Any]:
+    for column in columns:
+        value = row.get(column)
+        if isinstance(value, str):
+            row[column] = [part.strip() for part in value.split(separator) if part.strip()]
+    return row
+
+
+def build_metaverse(
+    book: RuleBook, base_dir: Path, now: dt.datetime, session: Any = None, mv_object_type: str | None = None
+) -> Metaverse:
+    """Read every source once, streamed, and return the metaverse objects they make."""
+    connector = book.connector()
+    mv_type = mv_object_type or connector.mv_object_type
+    indexed = set(connector.join_attributes)
+    for source in book.sources:
+        indexed |= set(source.config.get("join_attributes", []))
+    metaverse = Metaverse(mv_type, book.mv_multi_valued(mv_type), indexed)
+    for position, source in enumerate(book.sources):
+        if source.config.get("mv_object_type") != mv_type:
+            continue
+        _read_source(metaverse, source, base_dir, now, session, UNRANKED + position)
+    return metaverse
+
+
+def _read_source(metaverse: Metaverse, source: SourceRules, base_dir: Path, now: dt.datetime, session: Any, fallback_rank: int) -> None:
+    config = source.config
+    separator = config.get("multi_value_separator") or ";"
+    columns = list(config.get("multi_columns", []))
+    ranks = {k: int(v) for k, v in (config.get("ranks") or {}).items()}
+    key_column = config.get("key")
+    joined_by_this_source: set[int] = set()
+    for number, row in enumerate(rows(config, base_dir, session), 1):
+        subject = f"{source.name} row {number}" + (f" ({key_column}={row.get(key_column)})" if key_column and row.get(key_column) else "")
+        try:
+            row = _split_row(row, columns, separator)
+            values = source.flows(row, now)
+            keys = source.join(row, now)
+        except (ValueError, TypeError, KeyError) as error:
+            metaverse.problems.append(Problem("row-error", subject, str(error)))
+            continue
+        found, _rule = metaverse.find(keys)
+        if len(found) > 1:
+            metaverse.problems.append(Problem("ambiguous-join", subject, f"matches {len(found)} objects: {', '.join(o.origins[0] for o in found[:3])}"))
+            continue
+        if found:
+            target = found[0]
+        elif source.project:
+            target = MvObject(len(metaverse.objects))
+            metaverse.objects.append(target)
+        else:
+            metaverse.problems.append(Problem("unjoined-row", subject, "no join rule finds an object and the source does not project"))
+            continue
+        if target.number in joined_by_this_source:
+            metaverse.problems.append(Problem("duplicate-join", subject, f"joins the object {target.origins[0]} already joined; only the first row counts"))
+            continue
+        joined_by_this_source.add(target.number)
+        target.origins.append(subject)
+        metaverse.contribute(target, values, ranks, fallback_rank)

@@ -1,0 +1,132 @@
+"""The plan: versioned data, separate from how it is computed (planner.py), shown
+(planrender.py) or applied (applier.py). Its JSON form is described by
+schemas/plan.schema.json; `format_version` changes whenever a reader would misread it.
+
+Every change holds the property's prior value: apply writes a property only while SharePoint
+still holds that value, so a plan made from an old snapshot can never overwrite a newer edit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from maforge.atomic import write_text_atomic
+
+FORMAT_VERSION = 1
+ACTIONS = ("set", "change", "clear")
+SYMBOLS = {"set": "+", "change": "~", "clear": "-"}
+
+
+class PlanError(Exception):
+    """A plan file that cannot be read or belongs to another connector or tenant."""
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyChange:
+    property: str
+    action: str  # set | change | clear
+    before: Any  # text, or a list for multi-valued properties
+    after: Any  # None when the action is clear
+
+    def to_json(self) -> dict[str, Any]:
+        return {"property": self.property, "action": self.action, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChange:
+    account: str
+    origin: str  # the source row(s) the desired values come from
+    changes: tuple[PropertyChange, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "origin": self.origin, "changes": [c.to_json() for c in self.changes]}
+
+
+@dataclass(slots=True)
+class Plan:
+    connector: str
+    tenant: str
+    spec_hash: str
+    maforge: str
+    created_at: str
+    refreshed: bool  # current values read from SharePoint (True) or from the import snapshot
+    profiles: list[ProfileChange] = field(default_factory=list)
+    unchanged: int = 0
+    problems: list[dict[str, str]] = field(default_factory=list)  # reported before apply; never applied
+    multi_valued: list[str] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)  # planned, but worth knowing
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(ACTIONS, 0)
+        for profile in self.profiles:
+            for change in profile.changes:
+                counts[change.action] += 1
+        return counts
+
+    @property
+    def change_count(self) -> int:
+        return sum(len(p.changes) for p in self.profiles)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "maforge": self.maforge,
+            "connector": self.connector,
+            "tenant": self.tenant,
+            "spec_hash": self.spec_hash,
+            "created_at": self.created_at,
+            "refreshed": self.refreshed,
+            "summary": {**self.counts(), "unchanged": self.unchanged, "problems": len(self.problems)},
+            "multi_valued": sorted(self.multi_valued),
+            "profiles": [p.to_json() for p in self.profiles],
+            "problems": self.problems,
+            "warnings": self.warnings,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "plan") -> Plan:
+        if not isinstance(data, dict) or "format_version" not in data:
+            raise PlanError(f"{where}: not a maforge plan (no format_version)")
+        if data["format_version"] != FORMAT_VERSION:
+            raise PlanError(f"{where}: plan format {data['format_version']}, this maforge reads {FORMAT_VERSION}; plan again with this version")
+        try:
+            profiles = [
+                ProfileChange(p["account"], p.get("origin", ""), tuple(PropertyChange(c["property"], c["action"], c.get("before"), c.get("after")) for c in p["changes"]))
+                for p in data["profiles"]
+            ]
+            for profile in profiles:
+                for change in profile.changes:
+                    if change.action not in ACTIONS:
+                        raise PlanError(f"{where}: {profile.account}: unknown action {change.action!r}")
+            return cls(
+                data["connector"],
+                data["tenant"],
+                data.get("spec_hash", ""),
+                data.get("maforge", ""),
+                data["created_at"],
+                bool(data.get("refreshed")),
+                profiles,
+                int(data["summary"].get("unchanged", 0)),
+                list(data.get("problems", [])),
+                list(data.get("multi_valued", [])),
+                list(data.get("warnings", [])),
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise PlanError(f"{where}: a damaged plan ({type(error).__name__}: {error})") from None
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    write_text_atomic(path, json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\n")
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PlanError(f"{path}: cannot read the plan ({error.strerror or error})") from None
+    except json.JSONDecodeError as error:
+        raise PlanError(f"{path}:{error.lineno}:{error.colno}: not JSON: {error.msg}") from None
+    return Plan.from_json(data, str(path))

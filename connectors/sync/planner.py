@@ -1,0 +1,163 @@
+"""Compute a plan: the metaverse from the sources, the SharePoint profiles (from a refresh or
+the import snapshot) joined to it by the connector's join rules, each managed property
+computed by the export flows and compared with what SharePoint holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from maforge import __version__
+from maforge.connectors.spo import catalogue
+
+from .functions import text
+from .metaverse import Metaverse, MvObject, Problem, build_metaverse
+from .plan import Plan, ProfileChange, PropertyChange
+from .rulebook import ConnectorRules, RuleBook
+from .values import CLEAR, IGNORE, is_empty
+
+Profiles = Mapping[str, dict[str, Any]]  # claims login (any case) → property values
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def normalise(value: Any, multi_valued: bool) -> Any:
+    """A value as SharePoint stores it: text, or a list of distinct non-empty texts in order
+    (SharePoint keeps a multi-valued property as a set of terms in entry order; whether it
+    drops a repeated value or refuses it is unverified, so the plan never sends one)."""
+    if multi_valued:
+        items = value if isinstance(value, list) else ([] if is_empty(value) else [value])
+        seen: set[str] = set()
+        result = []
+        for item in items:
+            t = text(item)
+            if t and t.casefold() not in seen:
+                seen.add(t.casefold())
+                result.append(t)
+        return result
+    return text(value) or ""
+
+
+def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) -> dict[str, Any]:
+    """Managed property → desired value, or CLEAR; properties the flows leave alone are absent."""
+    computed = connector.export(mv.values, now)
+    result: dict[str, Any] = {}
+    for prop in connector.managed:
+        if prop not in computed:
+            continue  # a flow the runtime cannot evaluate (reported in the manifest)
+        value = computed[prop]
+        if value is IGNORE:
+            continue
+        if value is CLEAR or is_empty(value):
+            if value is CLEAR or connector.when_null.get(prop) == "clear":
+                result[prop] = CLEAR
+            continue
+        result[prop] = normalise(value, prop in connector.multi_valued)
+    return result
+
+
+def compare(connector: ConnectorRules, current: dict[str, Any], desired: dict[str, Any]) -> list[PropertyChange]:
+    changes = []
+    for prop, want in desired.items():
+        multi = prop in connector.multi_valued
+        have = normalise(current.get(prop), multi)
+        if want is CLEAR:
+            if not is_empty(have):
+                changes.append(PropertyChange(prop, "clear", have, None))
+        elif is_empty(have):
+            changes.append(PropertyChange(prop, "set", have, want))
+        elif have != want:
+            changes.append(PropertyChange(prop, "change", have, want))
+    return changes
+
+
+def property_problems(connector: ConnectorRules) -> tuple[set[str], list[Problem], list[Problem]]:
+    """Managed properties SharePoint will not take (by the property catalogue), the problems
+    saying so, and warnings about properties it takes but may later overwrite."""
+    blocked: set[str] = set()
+    problems = []
+    warnings = []
+    for prop in connector.managed:
+        info = catalogue.lookup(prop)
+        if info is None:
+            continue
+        if info.read_only_system or info.writable_via_people_manager == "no":
+            blocked.add(prop)
+            problems.append(Problem("not-editable", prop, "SharePoint does not let PeopleManager write this property; remove its export flow"))
+        elif info.synced_from_entra:
+            warnings.append(Problem("overwritten-by-entra-sync", prop, f"SharePoint's own sync from Entra ID ({info.synced_from_entra}) may overwrite this value"))
+    return blocked, problems, warnings
+
+
+def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Profiles, now: dt.datetime) -> tuple[dict[int, str], list[Problem]]:
+    """MV object number → the account of the one profile that joins it."""
+    joined: dict[int, str] = {}
+    problems: list[Problem] = []
+    anchor = connector.anchor[0] if connector.anchor else "AccountName"
+    for account, values in profiles.items():
+        row = dict(values)
+        row.setdefault(anchor, account)
+        found, _rule = metaverse.find(connector.join(row, now))
+        if len(found) > 1:
+            problems.append(Problem("ambiguous-join", account, f"the profile matches {len(found)} source objects: {', '.join(o.origins[0] for o in found[:3])}"))
+            continue
+        if not found:
+            continue  # a profile the sources do not speak for: left alone
+        number = found[0].number
+        if number in joined:
+            problems.append(Problem("ambiguous-profile", found[0].origins[0], f"joins two profiles: {joined[number]} and {account}"))
+            continue
+        joined[number] = account
+    return joined, problems
+
+
+def accounts_to_read(connector: ConnectorRules, metaverse: Metaverse) -> list[str]:
+    """For a refresh: the accounts the metaverse objects name through the anchor join."""
+    if connector.anchor_join is None:
+        return []
+    return [str(o.values[connector.anchor_join]) for o in metaverse.objects if isinstance(o.values.get(connector.anchor_join), str) and o.values[connector.anchor_join]]
+
+
+def make_plan(
+    book: RuleBook,
+    metaverse: Metaverse,
+    profiles: Profiles,
+    *,
+    tenant: str,
+    refreshed: bool,
+    now: dt.datetime,
+) -> Plan:
+    connector = book.connector()
+    plan = Plan(book.name, tenant, book.spec_hash, __version__, now.isoformat().replace("+00:00", "Z"), refreshed, multi_valued=sorted(connector.multi_valued))
+    blocked, problems, warnings = property_problems(connector)
+    joined, join_problems = join_profiles(connector, metaverse, profiles, now)
+    problems = list(metaverse.problems) + join_problems + problems
+    by_lower = {k.lower(): k for k in profiles}
+    for mv in metaverse.objects:
+        account = joined.get(mv.number)
+        if account is None:
+            named = mv.values.get(connector.anchor_join) if connector.anchor_join else None
+            problems.append(Problem("profile-missing", mv.origins[0] if mv.origins else f"object {mv.number}", f"no SharePoint profile{' for ' + str(named) if named else ''}; SharePoint creates profiles itself, maforge only updates them"))
+            continue
+        try:
+            desired = desired_values(connector, mv, now)
+        except (ValueError, TypeError) as error:
+            problems.append(Problem("row-error", mv.origins[0], str(error)))
+            continue
+        for prop in blocked:
+            desired.pop(prop, None)
+        changes = compare(connector, profiles[by_lower.get(account.lower(), account)], desired)
+        if changes:
+            plan.profiles.append(ProfileChange(account, "; ".join(mv.origins), tuple(changes)))
+        else:
+            plan.unchanged += 1
+    plan.problems = [p.to_json() for p in problems]
+    plan.warnings = [w.to_json() for w in warnings]
+    plan.profiles.sort(key=lambda p: p.account.lower())
+    return plan
+
+
+__all__ = ["build_metaverse", "compare", "desired_values", "make_plan", "normalise", "now_utc"]

@@ -1,0 +1,62 @@
+"""Showing a plan to a person: per profile and property, `+` set, `~` change, `-` clear with
+before → after, the problems that keep things out of it, and the one-line summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .plan import SYMBOLS, Plan
+
+MAX_TEXT = 80
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "(empty)"
+    if isinstance(value, list):
+        return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "]"
+    shown = json.dumps(value, ensure_ascii=False)
+    return shown if len(shown) <= MAX_TEXT else shown[: MAX_TEXT - 2] + '…"'
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.counts()
+    return f"Plan: {counts['set']} to set, {counts['change']} to change, {counts['clear']} to clear; {plan.unchanged} profiles unchanged"
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    paint = {"+": "\x1b[32m", "~": "\x1b[33m", "-": "\x1b[31m"} if color else {}
+    reset = "\x1b[0m" if color else ""
+    lines = [
+        f"maforge plan for {plan.connector} on tenant {plan.tenant}"
+        + (" (current values read from SharePoint)" if plan.refreshed else " (current values from the last import snapshot)"),
+        "",
+    ]
+    for profile in plan.profiles:
+        lines.append(f"  {profile.account}  ({profile.origin})")
+        width = max(len(c.property) for c in profile.changes)
+        for change in profile.changes:
+            symbol = SYMBOLS[change.action]
+            if change.action == "set":
+                detail = _show(change.after)
+            elif change.action == "clear":
+                detail = f"{_show(change.before)} → (cleared)"
+            else:
+                detail = f"{_show(change.before)} → {_show(change.after)}"
+            lines.append(f"    {paint.get(symbol, '')}{symbol} {change.property.ljust(width)}{reset}  {detail}")
+        lines.append("")
+    if plan.problems:
+        lines.append(f"Not in this plan ({len(plan.problems)}):")
+        for problem in plan.problems:
+            lines.append(f"  ! {problem['kind']}: {problem['subject']}: {problem['detail']}")
+        lines.append("")
+    if plan.warnings:
+        lines.append(f"Warnings ({len(plan.warnings)}):")
+        for warning in plan.warnings:
+            lines.append(f"  * {warning['kind']}: {warning['subject']}: {warning['detail']}")
+        lines.append("")
+    if not plan.profiles:
+        lines.append("No changes: SharePoint matches the sources.")
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"

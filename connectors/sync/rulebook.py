@@ -1,0 +1,117 @@
+"""The compiled rules of one connector, loaded once: from a built package (DIR/python/<pkg>)
+or straight from a spec (compiled in memory). Both are the same rules.py and manifest, so
+`python -m <pkg> plan` and `maforge plan SPEC` cannot disagree."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RULES_FORMAT = 1
+
+FlowFunction = Callable[[dict[str, Any], Any], dict[str, Any]]
+JoinFunction = Callable[[dict[str, Any], Any], list[list[tuple[str, Any]]]]
+
+
+class RuleBookError(Exception):
+    """A package or spec whose rules cannot be loaded; says what to rebuild."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRules:
+    name: str
+    config: dict[str, Any]  # the manifest entry: type, path, delimiter, ranks, …
+    flows: FlowFunction
+    join: JoinFunction
+
+    @property
+    def project(self) -> bool:
+        return bool(self.config.get("project"))
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRules:
+    """The export side for one connector-space object type (SPO: `user`)."""
+
+    cs_object_type: str
+    mv_object_type: str
+    join: JoinFunction
+    export: FlowFunction
+    when_null: dict[str, str]
+    managed: list[str]
+    multi_valued: frozenset[str]
+    join_attributes: tuple[str, ...]
+    anchor: tuple[str, ...]
+    anchor_join: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleBook:
+    manifest: dict[str, Any]
+    sources: tuple[SourceRules, ...]
+    connectors: tuple[ConnectorRules, ...]
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def spec_hash(self) -> str:
+        return str(self.manifest.get("spec_hash") or "")
+
+    @property
+    def tenant(self) -> str | None:
+        return self.manifest.get("tenant")
+
+    def connector(self, cs_object_type: str = "user") -> ConnectorRules:
+        for connector in self.connectors:
+            if connector.cs_object_type == cs_object_type:
+                return connector
+        raise RuleBookError(f"connector {self.name!r} has no export flows for object type {cs_object_type!r}")
+
+    def mv_multi_valued(self, mv_object_type: str) -> frozenset[str]:
+        attributes = self.manifest.get("metaverse", {}).get(mv_object_type, {})
+        return frozenset(name for name, info in attributes.items() if info.get("multi_valued"))
+
+    @classmethod
+    def from_parts(cls, manifest: dict[str, Any], module_source: str) -> RuleBook:
+        if manifest.get("format") != RULES_FORMAT:
+            raise RuleBookError(f"rules of format {manifest.get('format')!r}; this maforge reads format {RULES_FORMAT}: build the connector again")
+        namespace: dict[str, Any] = {"__name__": "maforge_rules"}
+        exec(compile(module_source, f"<rules of {manifest.get('name')}>", "exec"), namespace)  # noqa: S102 - maforge's own generated code
+        sources = tuple(SourceRules(s["name"], s, namespace[s["flows"]], namespace[s["join"]]) for s in manifest.get("sources", []))
+        connectors = tuple(
+            ConnectorRules(
+                c["cs_object_type"],
+                c["mv_object_type"],
+                namespace[c["join"]],
+                namespace[c["export"]],
+                dict(c["when_null"]),
+                list(c["managed"]),
+                frozenset(c["multi_valued"]),
+                tuple(c.get("join_attributes", ())),
+                tuple(c.get("anchor", ())),
+                c.get("anchor_join"),
+            )
+            for c in manifest.get("connectors", [])
+        )
+        return cls(manifest, sources, connectors)
+
+    @classmethod
+    def from_package(cls, package_dir: Path) -> RuleBook:
+        try:
+            manifest = json.loads((package_dir / "manifest.json").read_text(encoding="utf-8"))
+            source = (package_dir / "rules.py").read_text(encoding="utf-8")
+        except (OSError, json.JSONDecodeError) as error:
+            raise RuleBookError(f"{package_dir}: not a built maforge connector ({error}); run `maforge build` again") from None
+        return cls.from_parts(manifest, source)
+
+    @classmethod
+    def from_spec(cls, spec: Any, spec_digest: str = "") -> RuleBook:
+        from maforge.compiler.pyemit import compile_rules
+
+        compiled = compile_rules(spec, spec_digest)
+        return cls.from_parts(compiled.manifest, compiled.module_source)

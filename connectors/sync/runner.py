@@ -1,0 +1,83 @@
+"""`python -m <package> import|plan|apply`: a built connector run without its spec.
+
+The rules come from the package (rules.py, manifest.json); everything else is the same code
+`maforge import|plan|apply SPEC` runs (commands.py). Exit status: 0 done (plan: no changes),
+1 error, 2 plan with --detailed-exitcode found changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from .commands import DEFAULT_STATE_DIR, SNAPSHOT_FILE, open_session, plan_exit_code, run_apply, run_import, run_plan
+from .errors import RUN_ERRORS
+from .plan import save_plan
+from .planrender import render_text
+from .rulebook import RuleBook, RuleBookError
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Run this maforge connector: import SharePoint profiles, plan changes, apply a plan.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    imp = commands.add_parser("import", help="Read the managed properties of every profile into a local snapshot.")
+    imp.add_argument("--connection", type=Path, required=True, metavar="FILE", help="Connection file (as `maforge emulator` prints, or for a real tenant).")
+    imp.add_argument("--delta", action="store_true", help="Re-read only the users Graph reports changed since the last import.")
+    imp.add_argument("--out", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help=f"Folder of the snapshot ({SNAPSHOT_FILE}); default .maforge.")
+    plan = commands.add_parser("plan", help="Show what apply would change; --out saves the plan.")
+    plan.add_argument("--connection", type=Path, metavar="FILE")
+    plan.add_argument("--refresh", choices=("true", "false"), default="true", help="false: plan against the last import snapshot instead of reading SharePoint.")
+    plan.add_argument("--snapshot", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help="Folder of the import snapshot (with --refresh=false).")
+    plan.add_argument("--sources-dir", type=Path, default=Path("."), metavar="DIR", help="Folder the spec's source paths are relative to; default: the current folder.")
+    plan.add_argument("--out", type=Path, metavar="PLAN", help="Save the plan (JSON) for apply.")
+    plan.add_argument("--format", choices=("text", "json"), default="text")
+    plan.add_argument("--detailed-exitcode", action="store_true", help="Exit 2 when there are changes.")
+    plan.add_argument("--expect-no-changes", action="store_true", help="Any change is an error (exit 1): a drift gate for CI.")
+    apply = commands.add_parser("apply", help="Apply a saved plan, and nothing else.")
+    apply.add_argument("plan", type=Path, metavar="PLAN")
+    apply.add_argument("--connection", type=Path, required=True, metavar="FILE")
+    apply.add_argument("--max-changes", type=int, metavar="N", help="Refuse a plan with more property changes than N.")
+    apply.add_argument("--journal", type=Path, metavar="FILE", help="Journal of writes done (default PLAN.journal); makes a re-run resume.")
+    apply.add_argument("--results", type=Path, metavar="FILE", help="Per-profile results (default PLAN.results.json).")
+    return parser
+
+
+def _fail(prog: str, message: object) -> NoReturn:
+    print(f"{prog}: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def main(package_dir: Path, argv: list[str] | None = None) -> None:
+    prog = f"python -m {package_dir.name}"
+    args = _parser(prog).parse_args(argv)
+    try:
+        book = RuleBook.from_package(package_dir)
+    except RuleBookError as error:
+        _fail(prog, error)
+    try:
+        if args.command == "import":
+            with open_session(book, args.connection) as session:
+                snapshot = run_import(book, session, args.out, delta=args.delta)
+            print(f"imported {len(snapshot.profiles)} profiles into {args.out / SNAPSHOT_FILE}")
+            return
+        if args.command == "plan":
+            refresh = args.refresh == "true"
+            session = open_session(book, args.connection) if args.connection else None
+            try:
+                plan = run_plan(book, args.sources_dir, session, refresh=refresh, state_dir=args.snapshot)
+            finally:
+                if session is not None:
+                    session.close()
+            if args.out:
+                save_plan(plan, args.out)
+            sys.stdout.write(json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\n" if args.format == "json" else render_text(plan))
+            raise SystemExit(plan_exit_code(plan, args.detailed_exitcode, args.expect_no_changes))
+        with open_session(book, args.connection) as session:
+            result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results)
+        print(result.summary())
+        raise SystemExit(0 if result.ok else 1)
+    except RUN_ERRORS as error:
+        _fail(prog, error)

@@ -1,0 +1,174 @@
+"""The local snapshot of SharePoint profiles that `maforge plan --refresh=false` diffs against,
+written by `maforge import`.
+
+Format (JSON Lines, UTF-8, one file `snapshot.jsonl`):
+- line 1, the header: {"format": "maforge-snapshot", "version": 1, "tenant", "properties":
+  [the managed property names], "taken_at" (ISO 8601 UTC), "complete": true, "watermark"
+  (the Graph delta link for the next `--delta`, or null), "profiles" (count)};
+- then one line per profile: {"account": claims login, "upn", "id": Entra object id,
+  "values": {property: text, or a list for multi-valued properties}}.
+The file is written beside its final name and renamed into place only after a complete
+run, so a watermark is never saved for a partial import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from maforge.connectors.spo.people import PeopleClient, claims
+from maforge.connectors.spo.session import SpoSession
+
+from .progress import Progress
+
+FORMAT = "maforge-snapshot"
+VERSION = 1
+CHUNK = 100
+
+
+class SnapshotError(Exception):
+    """A snapshot that is missing, truncated, or of another tenant or format."""
+
+
+@dataclass(slots=True)
+class Snapshot:
+    tenant: str
+    properties: list[str]
+    taken_at: str
+    watermark: str | None
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # account → {"upn", "id", "values"}
+
+    def values(self, account: str) -> dict[str, Any] | None:
+        entry = self.profiles.get(account.lower())
+        return entry["values"] if entry else None
+
+
+def write_snapshot(snapshot: Snapshot, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            header = {
+                "format": FORMAT,
+                "version": VERSION,
+                "tenant": snapshot.tenant,
+                "properties": snapshot.properties,
+                "taken_at": snapshot.taken_at,
+                "complete": True,
+                "watermark": snapshot.watermark,
+                "profiles": len(snapshot.profiles),
+            }
+            handle.write(json.dumps(header) + "\n")
+            for account, entry in snapshot.profiles.items():
+                handle.write(json.dumps({"account": entry.get("account", account), "upn": entry.get("upn"), "id": entry.get("id"), "values": entry["values"]}, ensure_ascii=False) + "\n")
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def read_snapshot(path: Path, tenant: str | None = None) -> Snapshot:
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as error:
+        raise SnapshotError(f"{path}: no snapshot ({error.strerror or error}); run `maforge import` first") from None
+    with handle:
+        try:
+            header = json.loads(handle.readline())
+        except json.JSONDecodeError:
+            raise SnapshotError(f"{path}: not a maforge snapshot") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("version") != VERSION or not header.get("complete"):
+            raise SnapshotError(f"{path}: not a complete maforge snapshot of version {VERSION}")
+        if tenant is not None and header.get("tenant") != tenant:
+            raise SnapshotError(f"{path}: a snapshot of tenant {header.get('tenant')!r}, not {tenant!r}")
+        snapshot = Snapshot(header["tenant"], header["properties"], header["taken_at"], header.get("watermark"))
+        for number, line in enumerate(handle, 2):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                snapshot.profiles[entry["account"].lower()] = entry
+            except (json.JSONDecodeError, KeyError, AttributeError):
+                raise SnapshotError(f"{path}:{number}: a damaged snapshot line; run a full `maforge import`") from None
+    if len(snapshot.profiles) != header.get("profiles"):
+        raise SnapshotError(f"{path}: holds {len(snapshot.profiles)} profiles, its header says {header.get('profiles')}: it is truncated")
+    return snapshot
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _delta_pages(session: SpoSession, url: str) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+    """Pages of Graph users from a delta URL, the last one with the new delta link."""
+    while url:
+        page = session.call("GET", url)
+        yield page.get("value", []), page.get("@odata.deltaLink")
+        url = page.get("@odata.nextLink")
+
+
+def _read_profiles(people: PeopleClient, users: list[dict[str, Any]], properties: list[str]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    chunks = [users[i : i + CHUNK] for i in range(0, len(users), CHUNK)]
+
+    def read(chunk: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        found = people.get_many([u["userPrincipalName"] for u in chunk])
+        return [(u, {p: v.get(p, [] if p in people.multi_valued else "") for p in properties} if v is not None else None) for u, v in zip(chunk, found)]
+
+    return [pair for part in people.session.map(read, chunks) for pair in part]
+
+
+def import_profiles(
+    session: SpoSession,
+    properties: Iterable[str],
+    multi_valued: Iterable[str],
+    out: Path,
+    *,
+    delta: bool = False,
+    progress: Progress | None = None,
+) -> Snapshot:
+    """Read every profile (or, with ``delta``, the ones Graph reports changed since the last
+    snapshot) and write the snapshot to ``out``."""
+    managed = sorted(set(properties) | {"AccountName"})
+    people = PeopleClient(session, multi_valued)
+    graph = session.connection.graph_url
+    if delta:
+        previous = read_snapshot(out, session.connection.tenant)
+        if not previous.watermark:
+            raise SnapshotError(f"{out}: the last import saved no watermark; run a full import first")
+        if sorted(previous.properties) != managed:
+            raise SnapshotError(f"{out}: the spec now manages other properties than the snapshot holds; run a full import")
+        snapshot = Snapshot(previous.tenant, managed, _now(), None, dict(previous.profiles))
+        url = previous.watermark
+    else:
+        snapshot = Snapshot(session.connection.tenant, managed, _now(), None)
+        url = f"{graph}/v1.0/users/delta?$select=id,userPrincipalName,accountEnabled"
+    tracker = progress or Progress("importing profiles")
+    watermark = None
+    for users, delta_link in _delta_pages(session, url):
+        removed = [u for u in users if "@removed" in u]
+        for user in removed:
+            for account, entry in list(snapshot.profiles.items()):
+                if entry.get("id") == user.get("id"):
+                    del snapshot.profiles[account]
+        present = [u for u in users if "@removed" not in u and u.get("userPrincipalName")]
+        for user, values in _read_profiles(people, present, managed):
+            account = claims(user["userPrincipalName"]).lower()
+            if values is None:
+                snapshot.profiles.pop(account, None)
+                continue
+            snapshot.profiles[account] = {"account": claims(user["userPrincipalName"]), "upn": user["userPrincipalName"], "id": user.get("id"), "values": values}
+        tracker.advance(len(users))
+        watermark = delta_link or watermark
+    snapshot.watermark = watermark
+    write_snapshot(snapshot, out)
+    tracker.finish()
+    return snapshot
