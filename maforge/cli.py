@@ -21,7 +21,7 @@ app = typer.Typer(
     help=(
         "Connector-as-code for Microsoft Identity Manager and SharePoint Online user profiles.\n\n"
         "Describe a MIM \"PowerShell (Microsoft)\" connector in one reviewed YAML file, check it, "
-        "and (in later releases) build the MA export, plan and apply SharePoint profile changes."
+        "build the MA export and its Python runtime, and plan and apply SharePoint profile changes."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -34,6 +34,11 @@ app = typer.Typer(
 class OutputFormat(str, enum.Enum):
     text = "text"
     json = "json"
+
+
+class YesNo(str, enum.Enum):
+    true = "true"
+    false = "false"
 
 
 class ConnectorKind(str, enum.Enum):
@@ -126,23 +131,9 @@ def build(
     """
     from maforge.atomic import OutputDirectoryError
     from maforge.compiler.build import render_outputs, write_build
-    from maforge.compiler.diagnostics import SpecError
-    from maforge.compiler.loader import UnreadableFile
     from maforge.compiler.scriptset import ScriptError
-    from maforge.compiler.validate import UnknownEnvironment, load_spec
 
-    try:
-        model, warnings = load_spec(spec, env, str(spec))
-    except (UnreadableFile, UnknownEnvironment) as error:
-        typer.echo(f"maforge build: {error}", err=True)
-        raise typer.Exit(2) from None
-    except SpecError as error:
-        for diagnostic in error.diagnostics:
-            typer.echo(diagnostic.format(), err=True)
-        typer.echo(f"maforge build: {spec} is invalid; nothing was written", err=True)
-        raise typer.Exit(1) from None
-    for warning in warnings:
-        typer.echo(warning.format(), err=True)
+    model = _load_model(spec, env, "build")
     try:
         result = render_outputs(model, str(spec))
         write_build(result, out)
@@ -320,6 +311,151 @@ def init(
     for item in written:
         typer.echo(f"wrote {item}")
     typer.echo(f"next: edit {path}, then run: maforge validate {path}")
+
+
+# --------------------------------------------------------------------------- import, plan, apply
+
+ConnectionOption = Annotated[
+    Optional[Path],
+    typer.Option("--connection", "-c", help="Connection file: the line `maforge emulator` prints, or the same keys for a real tenant (secrets by reference).", metavar="FILE"),
+]
+EnvOption = Annotated[Optional[str], typer.Option("--env", "-e", help="Merge this environment overlay from the spec first.", metavar="NAME")]
+
+
+def _load_model(spec: Path, env: str | None, command: str):  # -> ConnectorSpec
+    """The model of a valid spec, or a printed error and exit 1 (2 for an unreadable file)."""
+    from maforge.compiler.diagnostics import SpecError
+    from maforge.compiler.loader import UnreadableFile
+    from maforge.compiler.validate import UnknownEnvironment, load_spec
+
+    try:
+        model, warnings = load_spec(spec, env, str(spec))
+    except (UnreadableFile, UnknownEnvironment) as error:
+        typer.echo(f"maforge {command}: {error}", err=True)
+        raise typer.Exit(2 if command == "build" else 1) from None
+    except SpecError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.format(), err=True)
+        typer.echo(f"maforge {command}: {spec} is invalid; nothing was written", err=True)
+        raise typer.Exit(1) from None
+    for warning in warnings:
+        typer.echo(warning.format(), err=True)
+    return model
+
+
+def _rule_book(spec: Path, env: str | None, command: str):  # -> RuleBook
+    from maforge.connectors.sync.rulebook import RuleBook
+
+    return RuleBook.from_spec(_load_model(spec, env, command))
+
+
+def _need(connection: Path | None, command: str) -> Path:
+    if connection is None:
+        typer.echo(f"maforge {command}: give --connection FILE (start `maforge emulator` for a local tenant)", err=True)
+        raise typer.Exit(1)
+    return connection
+
+
+@app.command("import")
+def import_(
+    spec: Annotated[Path, typer.Argument(help="The connector spec.", show_default=False, metavar="SPEC")],
+    connection: ConnectionOption = None,
+    delta: Annotated[bool, typer.Option("--delta", help="Re-read only the users Graph reports changed since the last import.")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the snapshot (snapshot.jsonl).", metavar="DIR")] = Path(".maforge"),
+    env: EnvOption = None,
+) -> None:
+    """Read the managed properties of every SharePoint profile into a local snapshot.
+
+    The snapshot (OUT/snapshot.jsonl, format in connectors/sync/snapshot.py) is what
+    `maforge plan --refresh=false` diffs against. It replaces the old one only after a
+    complete run, so a delta watermark is never saved for a partial import.
+    """
+    from maforge.connectors.sync.commands import open_session, run_import
+    from maforge.connectors.sync.errors import RUN_ERRORS
+
+    book = _rule_book(spec, env, "import")
+    try:
+        with open_session(book, _need(connection, "import")) as session:
+            snapshot = run_import(book, session, out, delta=delta)
+    except RUN_ERRORS as error:
+        typer.echo(f"maforge import: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"imported {len(snapshot.profiles)} profiles into {out / 'snapshot.jsonl'}")
+
+
+@app.command()
+def plan(
+    spec: Annotated[Path, typer.Argument(help="The connector spec.", show_default=False, metavar="SPEC")],
+    connection: ConnectionOption = None,
+    refresh: Annotated[YesNo, typer.Option("--refresh", help="true: read current values from SharePoint; false: plan against the last `maforge import` snapshot.")] = YesNo.true,
+    snapshot: Annotated[Path, typer.Option("--snapshot", help="Folder of the import snapshot.", metavar="DIR")] = Path(".maforge"),
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the plan (JSON) for `maforge apply`.", metavar="PLAN")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for programs.")] = OutputFormat.text,
+    detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")] = False,
+    expect_no_changes: Annotated[bool, typer.Option("--expect-no-changes", help="Any change is an error (exit 1): a drift gate for CI.")] = False,
+    env: EnvOption = None,
+) -> None:
+    """Show what apply would change in SharePoint profiles, per profile and property.
+
+    Exit status: 0 no changes (or changes without --detailed-exitcode), 2 changes with
+    --detailed-exitcode, 1 error or, with --expect-no-changes, any change.
+    """
+    import json
+
+    from maforge.connectors.sync.commands import open_session, plan_exit_code, run_plan
+    from maforge.connectors.sync.errors import RUN_ERRORS
+    from maforge.connectors.sync.plan import save_plan
+    from maforge.connectors.sync.planrender import render_text
+
+    book = _rule_book(spec, env, "plan")
+    try:
+        session = open_session(book, connection) if connection is not None else None
+        try:
+            result = run_plan(book, spec.parent, session, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=book.tenant if session is None else None)
+        finally:
+            if session is not None:
+                session.close()
+        if out is not None:
+            save_plan(result, out)
+    except RUN_ERRORS as error:
+        typer.echo(f"maforge plan: {error}", err=True)
+        raise typer.Exit(1) from None
+    if output_format is OutputFormat.json:
+        typer.echo(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
+    else:
+        typer.echo(render_text(result, color=sys.stdout.isatty()), nl=False)
+    if out is not None:
+        typer.echo(f"saved the plan to {out}; apply it with: maforge apply {out} --connection FILE", err=True)
+    raise typer.Exit(plan_exit_code(result, detailed_exitcode, expect_no_changes))
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[Path, typer.Argument(help="A plan saved by `maforge plan --out`.", show_default=False, metavar="PLAN")],
+    connection: ConnectionOption = None,
+    max_changes: Annotated[Optional[int], typer.Option("--max-changes", help="Refuse a plan that changes more properties than N.", metavar="N", min=0)] = None,
+    journal: Annotated[Optional[Path], typer.Option("--journal", help="Journal of writes done; default PLAN.journal. Run again to resume.", metavar="FILE")] = None,
+    results: Annotated[Optional[Path], typer.Option("--results", help="Per-profile results; default PLAN.results.json.", metavar="FILE")] = None,
+) -> None:
+    """Apply exactly a saved plan.
+
+    A property whose value changed since the plan is reported stale and left alone. Killed
+    and run again, apply finishes the plan without writing anything twice. Exit status: 0 all
+    applied, 1 anything failed, stale, or refused.
+    """
+    from maforge.connectors.spo.connection import Connection
+    from maforge.connectors.spo.session import SpoSession
+    from maforge.connectors.sync.commands import run_apply
+    from maforge.connectors.sync.errors import RUN_ERRORS
+
+    try:
+        with SpoSession(Connection.from_file(_need(connection, "apply")).with_environment()) as session:
+            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results)
+    except RUN_ERRORS as error:
+        typer.echo(f"maforge apply: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(outcome.summary())
+    raise typer.Exit(0 if outcome.ok else 1)
 
 
 def main() -> None:

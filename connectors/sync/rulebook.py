@@ -110,8 +110,8 @@ class RuleBook:
         return cls.from_parts(manifest, source)
 
     @classmethod
-    def from_spec(cls, spec: Any, spec_digest: str = "") -> RuleBook:
-        from maforge.compiler.pyemit import compile_rules
+    def from_spec(cls, spec: Any) -> RuleBook:
+        from maforge.compiler.pyemit import compile_rules, spec_hash
 
-        compiled = compile_rules(spec, spec_digest)
+        compiled = compile_rules(spec, spec_hash(spec))
         return cls.from_parts(compiled.manifest, compiled.module_source)

@@ -1,0 +1,263 @@
+"""The native runtime against the emulator: import (full and delta) into a snapshot, plan,
+apply, and the built package's `python -m <package> import|plan|apply`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from maforge.compiler.build import render_outputs, write_build
+from maforge.compiler.validate import load_spec
+from maforge.connectors.emulator.graph import directory
+from maforge.connectors.spo.people import PeopleClient, Write
+from maforge.connectors.spo.session import SpoError
+from maforge.connectors.sync import applier
+from maforge.connectors.sync.applier import ApplyRefused
+from maforge.connectors.sync.commands import SNAPSHOT_FILE, open_session, run_apply, run_import, run_plan
+from maforge.connectors.sync.plan import load_plan, save_plan
+from maforge.connectors.sync.rulebook import RuleBook
+from maforge.connectors.sync.snapshot import read_snapshot
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLE = SAMPLES / "spo-user-profiles.yaml"
+
+
+@pytest.fixture(scope="module")
+def book() -> RuleBook:
+    return RuleBook.from_spec(load_spec(SAMPLE)[0])
+
+
+def connection_file(emulator, folder: Path) -> Path:
+    path = folder / "connection.json"
+    path.write_text(json.dumps(emulator.connection()), encoding="utf-8")
+    return path
+
+
+def account(emulator, index: int) -> str:
+    return "i:0#.f|membership|" + emulator.state.user(index).upn
+
+
+# --------------------------------------------------------------------------- import
+
+
+def test_full_then_delta_import_of_thousands_of_profiles(emulator_factory, tmp_path, book):
+    emu = emulator_factory(profiles=3000)
+    state = tmp_path / "state"
+    with open_session(book, connection_file(emu, tmp_path)) as session:
+        full = run_import(book, session, state)
+        expected = {account(emu, i).lower() for i in range(1, 3001) if emu.state.has_profile(i)}
+        assert len(expected) > 2500
+        assert set(full.profiles) == expected
+        on_disk = read_snapshot(state / SNAPSHOT_FILE, "contoso")
+        assert on_disk.watermark and set(on_disk.profiles) == expected
+        assert sorted(on_disk.properties) == sorted(set(book.connector().managed) | {"AccountName"})
+        sample = on_disk.values(account(emu, 1234))
+        held = emu.state.profile(1234)
+        assert sample["Department"] == held.get("Department", "")
+        assert sample["SPS-Skills"] == list(held.get("SPS-Skills") or [])
+
+        graph = directory(emu.state)
+        people = PeopleClient(session, ["SPS-Skills"])
+        # 10: changed in Entra and in SharePoint → re-read; 20: deleted from Entra → dropped;
+        # 30: changed only in SharePoint → a delta does not see it (Graph reports no change).
+        graph.update_user(10, department="Delta Dept")
+        people.set(Write(account(emu, 10), "CostCenter", "CC-DELTA"))
+        graph.delete_user(20)
+        people.set(Write(account(emu, 30), "CostCenter", "CC-UNSEEN"))
+        before_30 = on_disk.values(account(emu, 30))["CostCenter"]
+
+        delta = run_import(book, session, state, delta=True)
+    assert delta.values(account(emu, 10))["CostCenter"] == "CC-DELTA"
+    assert delta.values(account(emu, 20)) is None
+    assert delta.values(account(emu, 30))["CostCenter"] == before_30
+    again = read_snapshot(state / SNAPSHOT_FILE)
+    assert len(again.profiles) == len(expected) - 1
+    assert again.watermark and again.watermark != on_disk.watermark
+
+
+def test_an_interrupted_import_keeps_the_last_snapshot_and_its_watermark(emulator_factory, tmp_path, book, monkeypatch):
+    emu = emulator_factory(profiles=400)
+    state = tmp_path / "state"
+    with open_session(book, connection_file(emu, tmp_path)) as session:
+        run_import(book, session, state)
+        saved = (state / SNAPSHOT_FILE).read_bytes()
+        calls = {"n": 0}
+        real = PeopleClient.get_many
+
+        def failing(self, accounts):
+            calls["n"] += 1
+            if calls["n"] > 2:
+                raise SpoError("connection lost")
+            return real(self, accounts)
+
+        monkeypatch.setattr(PeopleClient, "get_many", failing)
+        with pytest.raises(SpoError):
+            run_import(book, session, state)
+        directory(emu.state).update_user(5, department="X")
+        with pytest.raises(SpoError):
+            run_import(book, session, state, delta=True)
+    assert (state / SNAPSHOT_FILE).read_bytes() == saved
+    assert [p.name for p in state.iterdir()] == [SNAPSHOT_FILE]
+
+
+def test_import_without_a_connection_says_so(cli, tmp_path):
+    result = cli("import", str(SAMPLE), "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "--connection" in result.output
+
+
+# --------------------------------------------------------------------------- plan and apply
+
+
+def _plan(book, emu, tmp_path, **options):
+    with open_session(book, connection_file(emu, tmp_path)) as session:
+        return run_plan(book, SAMPLES, session, **options)
+
+
+def test_plan_apply_then_plan_is_empty(emulator, tmp_path, book):
+    plan = _plan(book, emulator, tmp_path)
+    counts = plan.counts()
+    assert counts["set"] and counts["change"] and counts["clear"]
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    writes_before = len(emulator.state.writes)
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        result = run_apply(path, session)
+    assert result.ok and result.applied == plan.change_count
+    assert len(emulator.state.writes) - writes_before == plan.change_count
+    results = json.loads((tmp_path / "plan.json.results.json").read_text(encoding="utf-8"))
+    assert all(p["status"] == "applied" for entry in results["profiles"] for p in entry["properties"])
+    assert _plan(book, emulator, tmp_path).profiles == []
+    # Cleared values are really gone, multi-valued ones hold the planned list in order.
+    for profile in plan.profiles:
+        held = emulator.state.profile(emulator.state.index_for_account(profile.account))
+        for change in profile.changes:
+            value = held.get(change.property, "")
+            assert value in ("", []) if change.action == "clear" else value == change.after
+
+
+def test_a_stale_plan_does_not_overwrite_a_newer_edit(emulator, tmp_path, book):
+    plan = _plan(book, emulator, tmp_path)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    target = next(p for p in plan.profiles if any(c.action == "change" for c in p.changes))
+    change = next(c for c in target.changes if c.action == "change")
+    edited = ["edited meanwhile"] if isinstance(change.before, list) else "edited meanwhile"
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        PeopleClient(session, plan.multi_valued).set(Write(target.account, change.property, edited))
+        result = run_apply(path, session)
+    assert result.stale == 1 and not result.ok
+    assert result.applied == plan.change_count - 1
+    held = emulator.state.profile(emulator.state.index_for_account(target.account))
+    assert held[change.property] == edited
+
+
+def test_an_apply_killed_midway_resumes_without_writing_twice(emulator, tmp_path, book, monkeypatch):
+    plan = _plan(book, emulator, tmp_path)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    monkeypatch.setattr(applier, "CHUNK", 3)
+    real = PeopleClient.set_many
+    rounds = {"n": 0}
+
+    def killed_after_two_rounds(self, writes):
+        rounds["n"] += 1
+        answers = real(self, writes)  # the writes reach SharePoint…
+        if rounds["n"] == 2:
+            raise KeyboardInterrupt  # …and the process dies before recording them
+        return answers
+
+    monkeypatch.setattr(PeopleClient, "set_many", killed_after_two_rounds)
+    start = len(emulator.state.writes)
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        session.concurrency = 1
+        with pytest.raises(KeyboardInterrupt):
+            run_apply(path, session)
+    monkeypatch.setattr(PeopleClient, "set_many", real)
+    journal = (tmp_path / "plan.json.journal").read_text(encoding="utf-8").splitlines()
+    assert 0 < len(journal) < plan.change_count
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        result = run_apply(path, session)
+    assert result.ok
+    assert result.applied + result.already == plan.change_count
+    written = [(w.account.lower(), w.property) for w in emulator.state.writes[start:]]
+    assert len(written) == len(set(written)) == plan.change_count
+
+
+def test_guards_stop_an_apply_before_any_write(emulator, tmp_path, book):
+    plan = _plan(book, emulator, tmp_path)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    start = len(emulator.state.writes)
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        with pytest.raises(ApplyRefused, match="max-changes"):
+            run_apply(path, session, max_changes=plan.change_count - 1)
+        with pytest.raises(ApplyRefused, match="protected"):
+            run_apply(path, session, protected=("costcenter",))
+    other = load_plan(path)
+    other.tenant = "fabrikam"
+    save_plan(other, path)
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        with pytest.raises(ApplyRefused, match="fabrikam"):
+            run_apply(path, session)
+    assert len(emulator.state.writes) == start
+
+
+def test_plan_from_the_snapshot_matches_a_refreshed_plan(emulator, tmp_path, book):
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        run_import(book, session, tmp_path / "state")
+    refreshed = _plan(book, emulator, tmp_path)
+    offline = run_plan(book, SAMPLES, None, refresh=False, state_dir=tmp_path / "state", tenant="contoso")
+    assert offline.profiles == refreshed.profiles and offline.unchanged == refreshed.unchanged
+    assert not offline.refreshed and refreshed.refreshed
+
+
+def test_cli_plan_exit_codes_and_json(cli, emulator, tmp_path):
+    connection = str(connection_file(emulator, tmp_path))
+    out = tmp_path / "plan.json"
+    result = cli("plan", str(SAMPLE), "-c", connection, "--detailed-exitcode", "--format", "json", "--out", str(out))
+    assert result.exit_code == 2
+    shown = json.loads(result.stdout)
+    assert shown["format_version"] == 1 and shown["summary"] == json.loads(out.read_text(encoding="utf-8"))["summary"]
+    assert cli("plan", str(SAMPLE), "-c", connection, "--expect-no-changes").exit_code == 1
+    assert cli("plan", str(SAMPLE), "-c", connection).exit_code == 0
+    applied = cli("apply", str(out), "-c", connection)
+    assert applied.exit_code == 0, applied.output
+    again = cli("plan", str(SAMPLE), "-c", connection, "--detailed-exitcode", "--expect-no-changes")
+    assert again.exit_code == 0
+    assert "Plan: 0 to set, 0 to change, 0 to clear; 25 profiles unchanged" in again.stdout
+
+
+# --------------------------------------------------------------------------- the built package
+
+
+def test_the_built_package_runs_import_plan_apply(emulator, tmp_path):
+    spec, _ = load_spec(SAMPLE)
+    out = tmp_path / "build"
+    write_build(render_outputs(spec, str(SAMPLE)), out)
+    package = out / "python" / "spo_user_profiles_connector"
+    assert {p.name for p in package.iterdir()} >= {"__init__.py", "__main__.py", "rules.py", "manifest.json"}
+    connection = str(connection_file(emulator, tmp_path))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(out / "python"), os.environ.get("PYTHONPATH", "")]))
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", package.name, *args], cwd=SAMPLES, env=env, capture_output=True, text=True, timeout=120)
+
+    imported = run("import", "--connection", connection, "--out", str(tmp_path / "state"))
+    assert imported.returncode == 0, imported.stderr
+    planned = run("plan", "--refresh=false", "--snapshot", str(tmp_path / "state"), "--out", str(tmp_path / "plan.json"), "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stderr
+    assert "Plan: " in planned.stdout
+    # One rule book: the package plans exactly what `maforge plan SPEC` plans.
+    from_spec = run_plan(RuleBook.from_spec(spec), SAMPLES, None, refresh=False, state_dir=tmp_path / "state", tenant="contoso")
+    from_package = load_plan(tmp_path / "plan.json")
+    assert from_package.profiles == from_spec.profiles and from_package.spec_hash == from_spec.spec_hash
+    applied = run("apply", str(tmp_path / "plan.json"), "--connection", connection)
+    assert applied.returncode == 0, applied.stderr
+    empty = run("plan", "--connection", connection, "--expect-no-changes")
+    assert empty.returncode == 0, empty.stdout + empty.stderr
