@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import build, emulator
+from . import build, emulator, runtime_import
 
-SUITES = {"build": build.run, "emulator": emulator.run}
+SUITES = {"build": build.run, "emulator": emulator.run, "import": runtime_import.run}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,8 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(str(r["benchmark"])) for r in results)
     print(f"{'benchmark'.ljust(width)}  {'measured':>10}  {'target':>8}  ratio  notes")
     for row in results:
-        notes = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("benchmark", "median_s", "target_s", "ratio_to_target"))
-        print(f"{str(row['benchmark']).ljust(width)}  {row['median_s']:9.4f}s  {row['target_s']:7.3f}s  {row['ratio_to_target']:5.2f}  {notes}")
+        notes = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("benchmark", "median_s", "target_s", "ratio_to_target", "unit"))
+        unit = str(row.get("unit", "s"))  # median_s/target_s hold this unit (seconds unless said)
+        print(f"{str(row['benchmark']).ljust(width)}  {row['median_s']:9.4f}{unit}  {row['target_s']:7.3f}{unit}  {row['ratio_to_target']:5.2f}  {notes}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
