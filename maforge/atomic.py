@@ -3,19 +3,24 @@ target, flush it to disk, then rename it over the target (atomic on POSIX and Wi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 
-def write_text_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``text`` (UTF-8, newlines as given) in one step."""
+@contextlib.contextmanager
+def open_atomic(path: Path, *, mode: int = 0o644) -> Iterator[TextIO]:
+    """A text handle whose content replaces ``path`` in one step when the block ends
+    without an error; on an error (or a kill) ``path`` keeps its old content."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, mode)
@@ -26,6 +31,12 @@ def write_text_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_text_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``text`` (UTF-8, newlines as given) in one step."""
+    with open_atomic(path, mode=mode) as handle:
+        handle.write(text)
 
 
 MARKER = ".maforge-build"

@@ -261,3 +261,25 @@ def test_the_built_package_runs_import_plan_apply(emulator, tmp_path):
     assert applied.returncode == 0, applied.stderr
     empty = run("plan", "--connection", connection, "--expect-no-changes")
     assert empty.returncode == 0, empty.stdout + empty.stderr
+
+
+def test_a_saved_plan_follows_its_schema_and_a_damaged_one_is_refused(emulator, tmp_path, book):
+    from jsonschema import Draft202012Validator
+
+    from maforge.connectors.sync.plan import PlanError
+    from maforge.schemas import load_schema
+
+    plan = _plan(book, emulator, tmp_path)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    Draft202012Validator(load_schema("plan")).validate(data)
+    assert load_plan(path).profiles == plan.profiles
+    data["profiles"][0]["changes"][0]["action"] = "rename"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(PlanError, match=r"profiles/0/changes/0/action"):
+        load_plan(path)
+    data["format_version"] = 99
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(PlanError, match="format 99"):
+        load_plan(path)

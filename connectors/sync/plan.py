@@ -129,4 +129,19 @@ def load_plan(path: Path) -> Plan:
         raise PlanError(f"{path}: cannot read the plan ({error.strerror or error})") from None
     except json.JSONDecodeError as error:
         raise PlanError(f"{path}:{error.lineno}:{error.colno}: not JSON: {error.msg}") from None
+    if isinstance(data, dict) and data.get("format_version") == FORMAT_VERSION:
+        _check_schema(data, path)
     return Plan.from_json(data, str(path))
+
+
+def _check_schema(data: dict[str, Any], path: Path) -> None:
+    """A hand-edited or damaged plan is refused with the place of its first fault."""
+    from jsonschema import Draft202012Validator
+
+    from maforge.schemas import load_schema
+
+    validator = Draft202012Validator(load_schema("plan"))
+    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        raise PlanError(f"{path}: not a valid plan at {where}: {error.message}; make a new one with `maforge plan --out`")

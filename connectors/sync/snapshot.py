@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from maforge.atomic import open_atomic
 from maforge.connectors.spo.people import PeopleClient, claims
 from maforge.connectors.spo.session import SpoSession
 
@@ -50,30 +49,22 @@ class Snapshot:
 
 
 def write_snapshot(snapshot: Snapshot, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            header = {
-                "format": FORMAT,
-                "version": VERSION,
-                "tenant": snapshot.tenant,
-                "properties": snapshot.properties,
-                "taken_at": snapshot.taken_at,
-                "complete": True,
-                "watermark": snapshot.watermark,
-                "profiles": len(snapshot.profiles),
-            }
-            handle.write(json.dumps(header) + "\n")
-            for account, entry in snapshot.profiles.items():
-                handle.write(json.dumps({"account": entry.get("account", account), "upn": entry.get("upn"), "id": entry.get("id"), "values": entry["values"]}, ensure_ascii=False) + "\n")
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write the whole snapshot beside ``path``, then rename it into place."""
+    with open_atomic(path) as handle:
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "tenant": snapshot.tenant,
+            "properties": snapshot.properties,
+            "taken_at": snapshot.taken_at,
+            "complete": True,
+            "watermark": snapshot.watermark,
+            "profiles": len(snapshot.profiles),
+        }
+        handle.write(json.dumps(header) + "\n")
+        for account, entry in snapshot.profiles.items():
+            line = {"account": entry.get("account", account), "upn": entry.get("upn"), "id": entry.get("id"), "values": entry["values"]}
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def read_snapshot(path: Path, tenant: str | None = None) -> Snapshot:
