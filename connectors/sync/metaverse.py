@@ -138,7 +138,8 @@ def build_metaverse(
 def _read_source(metaverse: Metaverse, source: SourceRules, base_dir: Path, now: dt.datetime, session: Any, fallback_rank: int) -> None:
     config = source.config
     separator = config.get("multi_value_separator") or ";"
-    columns = list(config.get("multi_columns", []))
+    # Only a CSV cell packs several values into one text; JSON sources carry real lists.
+    columns = list(config.get("multi_columns", [])) if config.get("type") == "csv" else []
     ranks = {k: int(v) for k, v in (config.get("ranks") or {}).items()}
     key_column = config.get("key")
     joined_by_this_source: set[int] = set()

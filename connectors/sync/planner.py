@@ -51,11 +51,12 @@ def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) ->
         value = computed[prop]
         if value is IGNORE:
             continue
-        if value is CLEAR or is_empty(value):
+        shaped = None if value is CLEAR else normalise(value, prop in connector.multi_valued)
+        if value is CLEAR or is_empty(shaped):  # a list of empty texts is as empty as None
             if value is CLEAR or connector.when_null.get(prop) == "clear":
                 result[prop] = CLEAR
             continue
-        result[prop] = normalise(value, prop in connector.multi_valued)
+        result[prop] = shaped
     return result
 
 
@@ -135,7 +136,6 @@ def make_plan(
     blocked, problems, warnings = property_problems(connector)
     joined, join_problems = join_profiles(connector, metaverse, profiles, now)
     problems = list(metaverse.problems) + join_problems + problems
-    by_lower = {k.lower(): k for k in profiles}
     for mv in metaverse.objects:
         account = joined.get(mv.number)
         if account is None:
@@ -149,7 +149,7 @@ def make_plan(
             continue
         for prop in blocked:
             desired.pop(prop, None)
-        changes = compare(connector, profiles[by_lower.get(account.lower(), account)], desired)
+        changes = compare(connector, profiles[account], desired)  # account is a key of profiles, as spelt there
         if changes:
             plan.profiles.append(ProfileChange(account, "; ".join(mv.origins), tuple(changes)))
         else:
