@@ -129,6 +129,7 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
                 "delimiter": source.delimiter,
                 "multi_value_separator": source.multi_value_separator,
                 "filter": source.filter,
+                "fields": list(source.fields) if source.fields else None,
                 "mv_object_type": source.mv_object_type,
                 "key": source.key,
                 "project": source.project,

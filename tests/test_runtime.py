@@ -283,3 +283,51 @@ def test_a_saved_plan_follows_its_schema_and_a_damaged_one_is_refused(emulator, 
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(PlanError, match="format 99"):
         load_plan(path)
+
+
+GRAPH_SOURCE = """sources:
+  entra:
+    type: graph-users
+    filter: "accountEnabled eq true and startswith(department,'Sales')"
+    fields: [userPrincipalName, department, jobTitle, mobilePhone]
+    mvObjectType: person
+    key: userPrincipalName
+    join:
+      - criteria:
+          - mv: accountName
+            expression: '"i:0#.f|membership|" & [userPrincipalName]'
+    project: true
+    attributes:
+      accountName:
+        expression: '"i:0#.f|membership|" & [userPrincipalName]'
+      upn:
+        from: userPrincipalName
+      department:
+        expression: 'ToUpper([department])'
+      jobTitle:
+        from: jobTitle
+      mobile:
+        from: mobilePhone
+
+"""
+
+
+def test_a_graph_users_source_plans_from_entra_id(emulator, tmp_path):
+    text = SAMPLE.read_text(encoding="utf-8")
+    start, end = text.index("\nsources:\n") + 1, text.index("\nenvironments:\n") + 1
+    spec_path = tmp_path / "entra.yaml"
+    spec_path.write_text(text[:start] + GRAPH_SOURCE + text[end:], encoding="utf-8")
+    graph_book = RuleBook.from_spec(load_spec(spec_path)[0])
+    from maforge.connectors.emulator.graph import directory as graph_directory
+
+    graph = graph_directory(emulator.state)
+    upns = [emulator.state.user(i).upn for i in range(1, 26)]
+    in_sales = [u for u in upns if str((graph.user(graph.index(u)) or {}).get("department") or "").lower().startswith("sales")]
+    assert in_sales, "the seed has people in Sales"
+    with open_session(graph_book, connection_file(emulator, tmp_path)) as session:
+        plan = run_plan(graph_book, tmp_path, session)
+    planned = {p.account.lower(): {c.property: c for c in p.changes} for p in plan.profiles}
+    assert plan.unchanged + len(plan.profiles) == len(in_sales)
+    for upn in in_sales:
+        changes = planned.get(("i:0#.f|membership|" + upn).lower(), {})
+        assert "Department" in changes and changes["Department"].after == changes["Department"].after.upper()

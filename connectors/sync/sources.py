@@ -11,6 +11,7 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from .values import Value
@@ -60,9 +61,11 @@ def rows(source: dict[str, Any], base_dir: Path, session: Any = None) -> Iterato
 
 
 def _graph_users(source: dict[str, Any], session: Any) -> Iterator[dict[str, Value]]:
-    url = f"{session.connection.graph_url}/v1.0/users?$select={GRAPH_SELECT}&$top=999"
+    fields = source.get("fields")
+    select = ",".join(dict.fromkeys(["id", "userPrincipalName", *fields])) if fields else GRAPH_SELECT
+    url = f"{session.connection.graph_url}/v1.0/users?$select={select}&$top=999"
     if source.get("filter"):
-        url += "&$filter=" + source["filter"]
+        url += "&$filter=" + quote(source["filter"], safe="'(),=")
     while url:
         page = session.call("GET", url)
         for user in page.get("value", []):
