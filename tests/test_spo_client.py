@@ -186,3 +186,64 @@ def test_pacing_spreads_calls_when_the_budget_runs_low():
     assert pacer._next == 0.0  # plenty left: no pacing
     pacer.observe(CaseInsensitiveDict({"RateLimit-Limit": "200", "RateLimit-Remaining": "10", "RateLimit-Reset": "1"}))
     assert pacer._next > 0.0
+
+
+# --------------------------------------------------------------------------- the other sign-in methods
+
+
+def test_federated_sign_in_reads_the_ci_token_from_a_file(emulator, tmp_path):
+    from maforge.connectors.emulator.entra import mint_federated_token
+
+    token_file = tmp_path / "oidc-token"
+    token_file.write_text(mint_federated_token(emulator), encoding="utf-8")
+    with session_of(emulator, tmp_path, auth_method="federated", federated_token_file=str(token_file), certificate=None) as session:
+        assert PeopleClient(session, MULTI).get_properties(ADELE)["AccountName"] == claims(ADELE)
+
+
+def test_an_expired_federated_token_is_a_clear_error(emulator, tmp_path):
+    from maforge.connectors.emulator.entra import mint_federated_token
+
+    token_file = tmp_path / "oidc-token"
+    token_file.write_text(mint_federated_token(emulator, lifetime=-600), encoding="utf-8")
+    connection = connection_of(emulator, tmp_path, auth_method="federated", federated_token_file=str(token_file), certificate=None)
+    with pytest.raises(AuthError, match=r"federated sign-in failed: AADSTS\d+"):
+        credential_for(connection).token(connection.sharepoint_scope)
+
+
+def test_device_code_sign_in_prompts_once_then_uses_the_token_cache(emulator, tmp_path):
+    from maforge.connectors.emulator.entra import entra_state
+    from maforge.connectors.spo.auth import DeviceCodeCredential, http_session
+
+    entra_state(emulator).device_code_interval = 1
+    connection = connection_of(emulator, tmp_path, auth_method="device-code", public_client_id=emulator.state.public_client_id, certificate=None)
+    prompts: list[str] = []
+    first = DeviceCodeCredential(connection, http_session(connection), cache_dir=tmp_path / "cache", prompt=prompts.append)
+    assert first.token(connection.sharepoint_scope)
+    assert len(prompts) == 1 and "code" in prompts[0].lower()
+    cache_files = list((tmp_path / "cache").iterdir())
+    assert len(cache_files) == 1 and cache_files[0].stat().st_mode & 0o077 == 0  # owner-only
+    again = DeviceCodeCredential(connection, http_session(connection), cache_dir=tmp_path / "cache", prompt=prompts.append)
+    assert again.token(connection.sharepoint_scope)
+    assert len(prompts) == 1  # signed in from the cache, no second prompt
+
+
+def test_managed_identity_sign_in(emulator, tmp_path, monkeypatch):
+    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", emulator.base_url)
+    with session_of(emulator, tmp_path, auth_method="managed-identity", client_id=None, certificate=None) as session:
+        assert PeopleClient(session, MULTI).get_properties(ADELE) is not None
+
+
+def test_an_expired_access_token_is_a_clear_error(emulator, tmp_path):
+    class Expired:
+        """Hands SharePoint a token that expired ten minutes ago, every time."""
+
+        def token(self, scope: str) -> str:
+            return emulator.minter.mint(scope.removesuffix("/.default"), {"appid": emulator.state.client_id, "roles": ["Sites.FullControl.All"], "tid": emulator.state.tenant_id}, lifetime=-600)[0]
+
+    connection = connection_of(emulator, tmp_path)
+    with SpoSession(connection, credential=Expired()) as session:
+        with pytest.raises(SpoError, match="401") as caught:
+            PeopleClient(session, MULTI).get_properties(ADELE)
+    assert "expired" in str(caught.value).lower()
