@@ -20,7 +20,12 @@ def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     source = tmp_path_factory.mktemp("source") / "maforge"
     # Build from a copy so the build leaves no artefacts in the checkout.
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".hypothesis"))
+    def ignore(folder: str, entries: list[str]) -> set[str]:
+        # `build` only at the top: templates/build/ is part of maforge.
+        skipped = {".git", "__pycache__", ".hypothesis", ".maforge"} | {e for e in entries if e.endswith(".egg-info")}
+        return (skipped | ({"build", "dist", "out"} if Path(folder) == REPO else set())) & set(entries)
+
+    shutil.copytree(REPO, source, ignore=ignore)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)],
         capture_output=True,
@@ -45,6 +50,20 @@ def test_wheel_carries_code_schemas_templates_and_data(wheel):
     ):
         assert required in names, required
     assert not any(n.startswith(("tests/", "samples/", "compiler/", "connectors/")) for n in names)
+
+
+def test_wheel_carries_every_module_and_resource_of_the_source_tree(wheel):
+    """A new sub-package or data file must not work in the checkout and vanish on install."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {".py", ".json", ".csv", ".j2", ".ps1", ".psm1"}
+    missing = [
+        f"maforge/{path.relative_to(REPO).as_posix()}"
+        for top in ("compiler", "connectors", "templates", "schemas")
+        for path in (REPO / top).rglob("*")
+        if path.is_file() and path.suffix in shipped and "__pycache__" not in path.parts
+        and f"maforge/{path.relative_to(REPO).as_posix()}" not in names
+    ]
+    assert not missing, f"not in the wheel (add the package to pyproject.toml): {missing}"
 
 
 def test_wheel_declares_the_console_script(wheel):
