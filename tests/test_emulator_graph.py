@@ -109,3 +109,13 @@ def test_graph_needs_a_graph_token_with_a_directory_role(emulator):
     spo_token, _ = emulator.minter.mint(audience="https://contoso.sharepoint.com", claims={"roles": ["User.Read.All"]})
     wrong = requests.get(emulator.graph_url + "/v1.0/users", headers={"Authorization": f"Bearer {spo_token}"}, verify=str(emulator.certs.ca_pem), timeout=10)
     assert wrong.status_code == 401
+
+
+def test_count_needs_eventual_consistency_and_follows_deletions(graph):
+    refused = graph.get("/v1.0/users/$count")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "Request_BadRequest"
+    counted = graph.session.get(graph.emulator.graph_url + "/v1.0/users/$count", headers={"ConsistencyLevel": "eventual"}, timeout=30)
+    assert counted.status_code == 200 and counted.headers["Content-Type"].startswith("text/plain") and counted.text == "120"
+    directory(graph.emulator.state).delete_user(PATTI)
+    again = graph.session.get(graph.emulator.graph_url + "/v1.0/users/$count", headers={"ConsistencyLevel": "eventual"}, timeout=30)
+    assert again.text == "119"

@@ -331,3 +331,18 @@ def test_a_graph_users_source_plans_from_entra_id(emulator, tmp_path):
     for upn in in_sales:
         changes = planned.get(("i:0#.f|membership|" + upn).lower(), {})
         assert "Department" in changes and changes["Department"].after == changes["Department"].after.upper()
+
+
+def test_the_default_progress_of_a_full_import_knows_the_total(emulator_factory, tmp_path, book, monkeypatch):
+    import io
+
+    from maforge.connectors.sync import progress
+
+    emu = emulator_factory(profiles=300)
+    stream = io.StringIO()
+    real = progress.Progress.__init__
+    monkeypatch.setattr(progress.Progress, "__init__", lambda self, label, total=None, stream_=None, interval=5.0: real(self, label, total, stream, 0.0))
+    with open_session(book, connection_file(emu, tmp_path)) as session:
+        run_import(book, session, tmp_path / "state")
+    shown = stream.getvalue()
+    assert "/300 (" in shown and "ETA" in shown and "300/300 (100 %)" in shown

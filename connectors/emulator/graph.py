@@ -6,6 +6,7 @@
   (case-insensitive, as Graph compares strings); paging by `@odata.nextLink` carrying an
   opaque `$skiptoken`. Users come in tenant order; deleted users are gone, disabled ones
   are listed with accountEnabled false.
+- `/users/$count` (with `ConsistencyLevel: eventual`): how many users there are, as text.
 - `/users/delta`: the first round pages through every (non-deleted) user with nextLinks and
   ends with an `@odata.deltaLink`; calling that later returns only users changed since,
   again ending with a deltaLink. Deleted users come back as `{"id": …, "@removed": {"reason":
@@ -288,7 +289,21 @@ def users(request: Request) -> Response:
     return Response.json(200, payload, "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
 
 
-@route("GET", r"/graph/v1\.0/users/(?!delta$)(?P<key>[^/]+)", "graph")
+@route("GET", r"/graph/v1\.0/users/\$count", "graph")
+def count_users(request: Request) -> Response:
+    """`/users/$count` is an advanced query: Graph answers it only with `ConsistencyLevel:
+    eventual` (documented); the 400 text without the header is unverified. The answer is
+    the bare number as text/plain."""
+    denied = _denied(request)
+    if denied:
+        return denied
+    if (request.headers.get("ConsistencyLevel") or "").lower() != "eventual":
+        return graph_error(request, 400, "Request_BadRequest", "$count is not currently supported.")
+    book = directory(request.state)
+    return Response.text(200, str(request.state.profile_count - len(book.deleted)))
+
+
+@route("GET", r"/graph/v1\.0/users/(?!delta$|\$count$)(?P<key>[^/]+)", "graph")
 def one_user(request: Request) -> Response:
     denied = _denied(request)
     if denied:

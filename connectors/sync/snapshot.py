@@ -22,7 +22,7 @@ from typing import Any
 
 from maforge.atomic import open_atomic
 from maforge.connectors.spo.people import PeopleClient, claims
-from maforge.connectors.spo.session import SpoSession
+from maforge.connectors.spo.session import SpoError, SpoSession
 
 from .progress import Progress
 
@@ -107,6 +107,15 @@ def _delta_pages(session: SpoSession, url: str) -> Iterator[tuple[list[dict[str,
         url = page.get("@odata.nextLink")
 
 
+def _user_count(session: SpoSession) -> int | None:
+    """How many users Graph holds, for the progress bar's ETA; None when it will not say."""
+    try:
+        answer = session.request("GET", f"{session.connection.graph_url}/v1.0/users/$count", headers={"ConsistencyLevel": "eventual"})
+        return int(answer.body.decode("ascii").strip()) if answer.status == 200 else None
+    except (SpoError, ValueError, UnicodeDecodeError):
+        return None
+
+
 def _read_profiles(people: PeopleClient, users: list[dict[str, Any]], properties: list[str]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
     chunks = [users[i : i + CHUNK] for i in range(0, len(users), CHUNK)]
 
@@ -142,7 +151,7 @@ def import_profiles(
     else:
         snapshot = Snapshot(session.connection.tenant, managed, _now(), None)
         url = f"{graph}/v1.0/users/delta?$select=id,userPrincipalName,accountEnabled"
-    tracker = progress or Progress("importing profiles")
+    tracker = progress or Progress("importing profiles", total=None if delta else _user_count(session))
     watermark = None
     for users, delta_link in _delta_pages(session, url):
         removed = [u for u in users if "@removed" in u]
