@@ -597,3 +597,35 @@ def export_entry(
         return ExportResult(SUCCESS, anchor=anchor)
     except _Failure as failure:
         return ExportResult(CONTINUE_RUN, failure.error_name(), failure.error_detail())
+
+
+# --------------------------------------------------------------------------- the live transport
+
+
+class SessionTransport:
+    """`Transport` over an `SpoSession` to the tenant admin host: sign-in, pooling, pacing and
+    the retrying of 429/503/504 stay the session's (`connectors/spo/session.py`), so use this
+    with ``RetryBudget(max_retries=0)`` and the rule book never waits twice for one answer."""
+
+    def __init__(self, session: Any):
+        self.session = session
+
+    def send(self, method: str, path: str, payload: Mapping[str, Any] | None) -> tuple[int, Headers, Any]:
+        from urllib.parse import quote
+
+        from maforge.connectors.spo.session import SpoError
+
+        url = self.session.connection.admin_url + path
+        if method == "GET" and payload:
+            url += "?" + "&".join(f"{key}={quote(str(value), safe=chr(39) + '@:')}" for key, value in payload.items())
+        try:
+            answer = self.session.request(method, url, json_body=payload if method != "GET" else None)
+        except SpoError as error:
+            if error.status is None:
+                raise ConnectionError(str(error)) from None
+            return error.status, {}, {"error": {"code": error.code or "", "message": {"value": str(error)}}}
+        try:
+            body = answer.json()
+        except ValueError:
+            body = answer.body.decode("utf-8", "replace")
+        return answer.status, dict(answer.headers), body
