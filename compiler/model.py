@@ -282,6 +282,7 @@ class SharePoint:
     company: str | None
     auth: SharePointAuth | None
     loc: Loc
+    protect: tuple[str, ...] = ()  # properties apply must never change
 
     @property
     def root_url(self) -> str:

@@ -177,6 +177,7 @@ class _Builder:
             if auth
             else None,
             loc=self.loc("/sharepoint"),
+            protect=tuple(data.get("protect", ())),
         )
 
     def connectivity(self, data: dict[str, Any], sharepoint: SharePoint | None, scripts: tuple[ScriptRef, ...], name: str) -> Connectivity:

@@ -54,6 +54,19 @@ def _mapping_code(mapping: ValueMapping, what: str) -> tuple[str | None, str | N
     return None, f"{what} takes a part of the object's DN, which the runtime's objects do not have"
 
 
+def describe_mapping(mapping: ValueMapping) -> str:
+    """How a person reads a mapping, for `maforge preview` and the manifest."""
+    if mapping.kind is MappingKind.DIRECT:
+        return f"from {mapping.source}"
+    if mapping.kind is MappingKind.CONSTANT:
+        return f"constant {mapping.constant!r}"
+    if mapping.kind is MappingKind.EXPRESSION and mapping.expression is not None:
+        return f"expression {mapping.expression.text}"
+    if mapping.kind is MappingKind.SCRIPT:
+        return f"rules extension {mapping.script_context}"
+    return f"dnPart {mapping.dn_part}"
+
+
 def _flow_function(name: str, flows: tuple[Any, ...], describe: str, lines: list[str], unsupported: list[dict[str, str]]) -> None:
     lines.append(f"def {name}(row, now):")
     lines.append(f'    """{describe}"""')
@@ -164,6 +177,7 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
                 "export": export_fn,
                 "when_null": {f.target: f.when_null.value for f in flow_set.flows},
                 "managed": [f.target for f in flow_set.flows],
+                "flows": {f.target: describe_mapping(f.mapping) for f in flow_set.flows},
                 "multi_valued": [a.name for a in object_type.attributes if a.multi_valued] if object_type else [],
                 "anchor": list(object_type.anchor) if object_type else [],
                 "join_attributes": sorted({c.mv_attribute for rule in rules for c in rule.criteria}),
@@ -193,6 +207,7 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
         "environment": spec.environment,
         "tenant": sharepoint.tenant if sharepoint else None,
         "company": sharepoint.company if sharepoint else None,
+        "protect": list(sharepoint.protect) if sharepoint else [],
         "sources": sources,
         "connectors": connectors,
         "metaverse": metaverse,

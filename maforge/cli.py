@@ -431,31 +431,91 @@ def plan(
 
 @app.command()
 def apply(
-    plan_file: Annotated[Path, typer.Argument(help="A plan saved by `maforge plan --out`.", show_default=False, metavar="PLAN")],
+    target: Annotated[Path, typer.Argument(help="A plan saved by `maforge plan --out`, or a spec (plan now, show it, ask).", show_default=False, metavar="PLAN|SPEC")],
     connection: ConnectionOption = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="With a spec: apply the fresh plan without asking.")] = False,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Re-plan a property changed since the plan against its value now, instead of reporting it stale.")] = False,
     max_changes: Annotated[Optional[int], typer.Option("--max-changes", help="Refuse a plan that changes more properties than N.", metavar="N", min=0)] = None,
     journal: Annotated[Optional[Path], typer.Option("--journal", help="Journal of writes done; default PLAN.journal. Run again to resume.", metavar="FILE")] = None,
     results: Annotated[Optional[Path], typer.Option("--results", help="Per-profile results; default PLAN.results.json.", metavar="FILE")] = None,
+    snapshot: Annotated[Path, typer.Option("--state", help="With a spec: where the plan, its journal and results are kept.", metavar="DIR")] = Path(".maforge"),
+    env: EnvOption = None,
 ) -> None:
-    """Apply exactly a saved plan.
+    """Apply exactly a saved plan (or, given a spec, a plan made now and approved).
 
-    A property whose value changed since the plan is reported stale and left alone. Killed
-    and run again, apply finishes the plan without writing anything twice. Exit status: 0 all
-    applied, 1 anything failed, stale, or refused.
+    A property whose value changed since the plan is reported stale and left alone (unless
+    --refresh). Killed and run again, apply finishes the plan without writing anything twice.
+    Exit status: 0 all applied (or nothing to do), 1 anything failed, stale, refused or declined.
     """
-    from maforge.connectors.spo.connection import Connection
-    from maforge.connectors.spo.session import SpoSession
-    from maforge.connectors.sync.commands import run_apply
+    from maforge.connectors.sync.commands import open_session, run_apply, run_plan
     from maforge.connectors.sync.errors import RUN_ERRORS
+    from maforge.connectors.sync.plan import looks_like_plan, save_plan
+    from maforge.connectors.sync.planrender import render_text
 
+    plan_file = target
     try:
-        with SpoSession(Connection.from_file(_need(connection, "apply")).with_environment()) as session:
-            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results)
+        if not looks_like_plan(target):
+            book = _rule_book(target, env, "apply")
+            with open_session(book, _need(connection, "apply")) as session:
+                fresh = run_plan(book, target.parent, session, refresh=True)
+            typer.echo(render_text(fresh, color=sys.stdout.isatty()), nl=False)
+            if not fresh.profiles:
+                return
+            if not auto_approve:
+                if not sys.stdin.isatty():
+                    typer.echo("maforge apply: not applied: confirm at a terminal, or pass --auto-approve (or save the plan with `maforge plan --out` and apply that)", err=True)
+                    raise typer.Exit(1)
+                if not typer.confirm("Apply these changes?", default=False):
+                    typer.echo("not applied", err=True)
+                    raise typer.Exit(1)
+            plan_file = snapshot / "apply-plan.json"
+            save_plan(fresh, plan_file)
+            journal = journal or snapshot / f"apply-plan.{fresh.created_at.replace(':', '')}.journal"
+        connection_file = _need(connection, "apply")
+        from maforge.connectors.spo.connection import Connection
+        from maforge.connectors.spo.session import SpoSession
+
+        with SpoSession(Connection.from_file(connection_file).with_environment()) as session:
+            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh)
     except RUN_ERRORS as error:
         typer.echo(f"maforge apply: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(outcome.summary())
     raise typer.Exit(0 if outcome.ok else 1)
+
+
+@app.command()
+def preview(
+    spec: Annotated[Path, typer.Argument(help="The connector spec.", show_default=False, metavar="SPEC")],
+    user: Annotated[str, typer.Option("--user", "-u", help="The user's UPN (or claims login).", metavar="UPN")],
+    connection: ConnectionOption = None,
+    refresh: Annotated[YesNo, typer.Option("--refresh", help="true: compare with SharePoint now; false: with the last import snapshot.")] = YesNo.true,
+    snapshot: Annotated[Path, typer.Option("--snapshot", help="Folder of the import snapshot.", metavar="DIR")] = Path(".maforge"),
+    env: EnvOption = None,
+) -> None:
+    """What one user would get, flow by flow, without writing anything.
+
+    Shows the source rows, the metaverse values they give, and per export flow its result
+    and what it would do to the profile. Exit status: 0 shown, 1 error or unknown user.
+    """
+    from maforge.connectors.sync.commands import open_session, run_preview
+    from maforge.connectors.sync.errors import RUN_ERRORS
+    from maforge.connectors.sync.planrender import render_preview
+
+    book = _rule_book(spec, env, "preview")
+    try:
+        session = open_session(book, connection) if connection is not None else None
+        try:
+            shown = run_preview(book, spec.parent, session, user, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=book.tenant if session is None else None)
+        finally:
+            if session is not None:
+                session.close()
+    except RUN_ERRORS as error:
+        typer.echo(f"maforge preview: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(render_preview(shown), nl=False)
+    if shown.account is None:
+        raise typer.Exit(1)
 
 
 def main() -> None:

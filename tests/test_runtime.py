@@ -346,3 +346,71 @@ def test_the_default_progress_of_a_full_import_knows_the_total(emulator_factory,
         run_import(book, session, tmp_path / "state")
     shown = stream.getvalue()
     assert "/300 (" in shown and "ETA" in shown and "300/300 (100 %)" in shown
+
+
+# --------------------------------------------------------------------------- preview, apply SPEC, --refresh, protect
+
+
+def test_preview_shows_one_user_flow_by_flow_and_writes_nothing(cli, emulator, tmp_path):
+    connection = str(connection_file(emulator, tmp_path))
+    start = len(emulator.state.writes)
+    shown = cli("preview", str(SAMPLE), "--user", "Lee.Gu@contoso.onmicrosoft.com", "-c", connection)
+    assert shown.exit_code == 0, shown.output
+    text = shown.stdout
+    assert "from: hr row 5 (EmployeeId=E1005)" in text
+    assert "~ Department" in text and '"Unassigned" → "Engineering"' in text
+    assert "expression Join(\" \", Coalesce([preferredName], [firstName]), [lastName])" in text
+    assert "ProfileSource" in text and "constant 'Contoso HR'" in text
+    assert len(emulator.state.writes) == start
+    unknown = cli("preview", str(SAMPLE), "--user", "nobody@contoso.onmicrosoft.com", "-c", connection)
+    assert unknown.exit_code == 1 and "no source row gives this user" in unknown.stdout
+
+
+def test_apply_a_spec_asks_unless_auto_approved(cli, emulator, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    connection = str(connection_file(emulator, tmp_path))
+    start = len(emulator.state.writes)
+    declined = cli("apply", str(SAMPLE), "-c", connection)
+    assert declined.exit_code == 1 and "--auto-approve" in declined.output
+    assert len(emulator.state.writes) == start
+    approved = cli("apply", str(SAMPLE), "-c", connection, "--auto-approve")
+    assert approved.exit_code == 0, approved.output
+    assert "Apply: 32 applied" in approved.stdout
+    assert cli("plan", str(SAMPLE), "-c", connection, "--expect-no-changes").exit_code == 0
+
+
+def test_apply_refresh_replans_a_stale_property_instead_of_skipping_it(emulator, tmp_path, book):
+    plan = _plan(book, emulator, tmp_path)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    target = next(p for p in plan.profiles if any(c.action == "change" and not isinstance(c.before, list) for c in p.changes))
+    change = next(c for c in target.changes if c.action == "change" and not isinstance(c.before, list))
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        PeopleClient(session, plan.multi_valued).set(Write(target.account, change.property, "edited meanwhile"))
+        result = run_apply(path, session, replan_stale=True)
+    assert result.ok and result.stale == 0
+    entry = next(p for p in result.profiles if p["account"] == target.account)
+    outcome = next(o for o in entry["properties"] if o["property"] == change.property)
+    assert outcome["status"] == "applied" and outcome["replanned_from"] == "edited meanwhile"
+    assert emulator.state.profile(emulator.state.index_for_account(target.account))[change.property] == change.after
+
+
+def test_protected_properties_are_left_out_of_the_plan_and_guarded_in_apply(emulator, tmp_path):
+    text = SAMPLE.read_text(encoding="utf-8").replace("  company: Contoso\n", "  company: Contoso\n  protect: [CostCenter]\n", 1)
+    spec_path = tmp_path / "protected.yaml"
+    spec_path.write_text(text, encoding="utf-8")
+    (tmp_path / "hr.csv").write_bytes((SAMPLES / "hr.csv").read_bytes())
+    protected_book = RuleBook.from_spec(load_spec(spec_path)[0])
+    with open_session(protected_book, connection_file(emulator, tmp_path)) as session:
+        plan = run_plan(protected_book, tmp_path, session)
+    assert not any(c.property == "CostCenter" for p in plan.profiles for c in p.changes)
+    assert {"kind": "protected", "subject": "CostCenter", "detail": "the spec protects this property (sharepoint.protect); its flow is not applied"} in plan.problems
+    # A hand-edited plan that sneaks the property back in is refused.
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["profiles"][0]["changes"].append({"property": "CostCenter", "action": "set", "before": "", "after": "CC-0000"})
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with open_session(protected_book, connection_file(emulator, tmp_path)) as session:
+        with pytest.raises(ApplyRefused, match="CostCenter"):
+            run_apply(path, session)

@@ -108,8 +108,11 @@ def apply_plan(
     max_changes: int | None = None,
     protected: Iterable[str] = (),
     progress: Progress | None = None,
+    replan_stale: bool = False,
 ) -> ApplyResult:
-    check_guards(plan, tenant=session.connection.tenant, max_changes=max_changes, protected=protected)
+    """Apply ``plan``. With ``replan_stale`` a property changed since the plan is re-planned
+    against its value now (the planned value still wins) instead of being reported stale."""
+    check_guards(plan, tenant=session.connection.tenant, max_changes=max_changes, protected=(*protected, *plan.protected))
     multi = set(plan.multi_valued)
     people = PeopleClient(session, multi)
     journal = Journal(journal_path, plan)
@@ -133,13 +136,16 @@ def apply_plan(
                 elif (profile.account.lower(), change.property) in journal.done or normalise(values.get(change.property), is_multi) == normalise(change.after, is_multi):
                     outcome["status"] = "already-applied"
                     counts.already += 1
-                elif normalise(values.get(change.property), is_multi) != normalise(change.before, is_multi):
+                elif normalise(values.get(change.property), is_multi) != normalise(change.before, is_multi) and not replan_stale:
                     outcome["status"] = "stale"
                     outcome["now"] = normalise(values.get(change.property), is_multi)
                     counts.stale += 1
                 else:
                     writes.append((profile, change, Write(profile.account, change.property, _write_value(change, is_multi))))
                     outcome["status"] = "pending"
+                    held = normalise(values.get(change.property), is_multi)
+                    if held != normalise(change.before, is_multi):
+                        outcome["replanned_from"] = held  # --refresh: the newer value is overwritten knowingly
                 outcomes[profile.account].append(outcome)
         answers = people.set_many([w for _, _, w in writes]) if writes else []
         done = []

@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from maforge.connectors.spo.connection import Connection
-from maforge.connectors.spo.people import PeopleClient
+from maforge.connectors.spo.people import PeopleClient, claims
 from maforge.connectors.spo.session import SpoSession
 
 from .applier import ApplyResult, apply_plan
 from .metaverse import build_metaverse
 from .plan import Plan, PlanError, load_plan
-from .planner import accounts_to_read, make_plan, now_utc
+from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, preview_user
 from .progress import Progress
 from .rulebook import RuleBook
 from .snapshot import Snapshot, import_profiles, read_snapshot
@@ -86,6 +86,7 @@ def run_apply(
     journal: Path | None = None,
     results: Path | None = None,
     protected: tuple[str, ...] = (),
+    replan_stale: bool = False,
 ) -> ApplyResult:
     """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default."""
     plan = load_plan(plan_path)
@@ -96,4 +97,30 @@ def run_apply(
         results_path=results or plan_path.with_name(plan_path.name + ".results.json"),
         max_changes=max_changes,
         protected=protected,
+        replan_stale=replan_stale,
     )
+
+
+def run_preview(
+    book: RuleBook,
+    sources_dir: Path,
+    session: SpoSession | None,
+    user: str,
+    *,
+    refresh: bool = True,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    tenant: str | None = None,
+) -> Preview:
+    """One user, flow by flow, against their profile now (or in the snapshot); writes nothing."""
+    now = now_utc()
+    connector = book.connector()
+    metaverse = build_metaverse(book, sources_dir, now, session)
+    found = find_object(connector, metaverse, user)
+    account = str(found.values.get(connector.anchor_join)) if found is not None and connector.anchor_join and found.values.get(connector.anchor_join) else claims(user)
+    if refresh:
+        if session is None:
+            raise PlanError("a preview with a refresh reads SharePoint: give --connection, or use --refresh=false after an import")
+        current = PeopleClient(session, connector.multi_valued).get_properties(account)
+    else:
+        current = read_snapshot(state_dir / SNAPSHOT_FILE, tenant).values(account)
+    return preview_user(book, metaverse, current, account, user, now)

@@ -58,6 +58,7 @@ class Plan:
     problems: list[dict[str, str]] = field(default_factory=list)  # reported before apply; never applied
     multi_valued: list[str] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)  # planned, but worth knowing
+    protected: list[str] = field(default_factory=list)  # the spec's sharepoint.protect: apply refuses to touch them
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(ACTIONS, 0)
@@ -84,6 +85,7 @@ class Plan:
             "profiles": [p.to_json() for p in self.profiles],
             "problems": self.problems,
             "warnings": self.warnings,
+            "protected": self.protected,
         }
 
     @classmethod
@@ -113,9 +115,20 @@ class Plan:
                 list(data.get("problems", [])),
                 list(data.get("multi_valued", [])),
                 list(data.get("warnings", [])),
+                list(data.get("protected", [])),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise PlanError(f"{where}: a damaged plan ({type(error).__name__}: {error})") from None
+
+
+def looks_like_plan(path: Path) -> bool:
+    """A JSON file with `format_version` (a plan), as opposed to a spec."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096).lstrip()
+    except OSError:
+        return False
+    return head.startswith(b"{") and b'"format_version"' in head
 
 
 def save_plan(plan: Plan, path: Path) -> None:

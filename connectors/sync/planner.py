@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from maforge import __version__
 from maforge.connectors.spo import catalogue
 
 from .functions import text
-from .metaverse import Metaverse, MvObject, Problem, build_metaverse
+from maforge.connectors.spo.people import claims
+
+from .metaverse import Metaverse, MvObject, Problem, build_metaverse, join_key
 from .plan import Plan, ProfileChange, PropertyChange
 from .rulebook import ConnectorRules, RuleBook
 from .values import CLEAR, IGNORE, is_empty
@@ -41,6 +44,17 @@ def normalise(value: Any, multi_valued: bool) -> Any:
     return text(value) or ""
 
 
+def desired_value(connector: ConnectorRules, prop: str, value: Any) -> Any:
+    """What one export flow's result asks of SharePoint: a value, CLEAR, or IGNORE (leave the
+    property as it is: IgnoreThisFlow(), or an empty result under `whenNull: skip`)."""
+    if value is IGNORE:
+        return IGNORE
+    shaped = None if value is CLEAR else normalise(value, prop in connector.multi_valued)
+    if value is CLEAR or is_empty(shaped):  # a list of empty texts is as empty as None
+        return CLEAR if value is CLEAR or connector.when_null.get(prop) == "clear" else IGNORE
+    return shaped
+
+
 def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) -> dict[str, Any]:
     """Managed property → desired value, or CLEAR; properties the flows leave alone are absent."""
     computed = connector.export(mv.values, now)
@@ -48,15 +62,9 @@ def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) ->
     for prop in connector.managed:
         if prop not in computed:
             continue  # a flow the runtime cannot evaluate (reported in the manifest)
-        value = computed[prop]
-        if value is IGNORE:
-            continue
-        shaped = None if value is CLEAR else normalise(value, prop in connector.multi_valued)
-        if value is CLEAR or is_empty(shaped):  # a list of empty texts is as empty as None
-            if value is CLEAR or connector.when_null.get(prop) == "clear":
-                result[prop] = CLEAR
-            continue
-        result[prop] = shaped
+        want = desired_value(connector, prop, computed[prop])
+        if want is not IGNORE:
+            result[prop] = want
     return result
 
 
@@ -132,8 +140,12 @@ def make_plan(
     now: dt.datetime,
 ) -> Plan:
     connector = book.connector()
-    plan = Plan(book.name, tenant, book.spec_hash, __version__, now.isoformat().replace("+00:00", "Z"), refreshed, multi_valued=sorted(connector.multi_valued))
+    plan = Plan(book.name, tenant, book.spec_hash, __version__, now.isoformat().replace("+00:00", "Z"), refreshed, multi_valued=sorted(connector.multi_valued), protected=sorted(book.protect))
     blocked, problems, warnings = property_problems(connector)
+    for prop in book.protect:
+        if prop in connector.managed:
+            blocked.add(prop)
+            problems.append(Problem("protected", prop, "the spec protects this property (sharepoint.protect); its flow is not applied"))
     joined, join_problems = join_profiles(connector, metaverse, profiles, now)
     problems = list(metaverse.problems) + join_problems + problems
     for mv in metaverse.objects:
@@ -160,4 +172,67 @@ def make_plan(
     return plan
 
 
-__all__ = ["build_metaverse", "compare", "desired_values", "make_plan", "normalise", "now_utc"]
+@dataclass(frozen=True, slots=True)
+class FlowPreview:
+    property: str
+    flow: str  # how the flow reads
+    when_null: str
+    computed: Any  # the flow's raw result (CLEAR / IGNORE markers shown by name)
+    current: Any
+    outcome: str  # set | change | clear | unchanged | left alone | not evaluated | not editable
+    after: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    user: str
+    account: str | None
+    origins: tuple[str, ...]
+    metaverse: dict[str, Any]
+    flows: tuple[FlowPreview, ...]
+    note: str | None  # why there is nothing to show, or what is missing
+
+
+def find_object(connector: ConnectorRules, metaverse: Metaverse, user: str) -> MvObject | None:
+    """The metaverse object of ``user`` (a UPN or a claims login): by the attribute profiles
+    join on, else any attribute holding the UPN or the login."""
+    wanted = {join_key(user), join_key(claims(user))}
+    if connector.anchor_join and connector.anchor_join in metaverse.index:
+        for key in wanted:
+            found = metaverse.index[connector.anchor_join].get(key)
+            if found:
+                return found[0]
+    for mv in metaverse.objects:
+        if any(isinstance(v, str) and join_key(v) in wanted for v in mv.values.values()):
+            return mv
+    return None
+
+
+def preview_user(book: RuleBook, metaverse: Metaverse, current: dict[str, Any] | None, account: str | None, user: str, now: dt.datetime) -> Preview:
+    """What one user would get, flow by flow, against ``current`` (their profile's values)."""
+    connector = book.connector()
+    mv = find_object(connector, metaverse, user)
+    if mv is None:
+        return Preview(user, None, (), {}, (), "no source row gives this user; check the sources and their join rules")
+    blocked, _problems, _warnings = property_problems(connector)
+    computed = connector.export(mv.values, now)
+    flows = []
+    for prop in connector.managed:
+        have = normalise((current or {}).get(prop), prop in connector.multi_valued)
+        if prop not in computed:
+            flows.append(FlowPreview(prop, connector.described.get(prop, ""), connector.when_null.get(prop, "skip"), None, have, "not evaluated", None))
+            continue
+        want = desired_value(connector, prop, computed[prop])
+        if prop in blocked:
+            outcome, after = "not editable", None
+        elif want is IGNORE:
+            outcome, after = "left alone", None
+        else:
+            change = compare(connector, current or {}, {prop: want})
+            outcome, after = (change[0].action, change[0].after) if change else ("unchanged", None)
+        flows.append(FlowPreview(prop, connector.described.get(prop, ""), connector.when_null.get(prop, "skip"), computed[prop], have, outcome, after))
+    note = None if current is not None else "no SharePoint profile for this user: every value shown would be refused"
+    return Preview(user, account, tuple(mv.origins), dict(mv.values), tuple(flows), note)
+
+
+__all__ = ["Preview", "build_metaverse", "preview_user", "compare", "desired_values", "make_plan", "normalise", "now_utc"]

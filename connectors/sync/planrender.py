@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from .plan import SYMBOLS, Plan
+from .planner import Preview
 
 MAX_TEXT = 80
 
@@ -59,4 +60,46 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if not plan.profiles:
         lines.append("No changes: SharePoint matches the sources.")
     lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+def _marker(value: Any) -> str:
+    from .values import CLEAR, IGNORE
+
+    if value is CLEAR:
+        return "AuthoritativeNull()"
+    if value is IGNORE:
+        return "IgnoreThisFlow()"
+    return _show(value)
+
+
+def render_preview(preview: Preview) -> str:
+    """`maforge preview`: where the user's values come from and what each flow makes of them."""
+    lines = [f"maforge preview for {preview.user}" + (f" ({preview.account})" if preview.account else "")]
+    if preview.origins:
+        lines.append(f"  from: {'; '.join(preview.origins)}")
+    if preview.note:
+        lines.append(f"  note: {preview.note}")
+    if preview.metaverse:
+        lines.append("")
+        lines.append("  metaverse values:")
+        width = max(len(k) for k in preview.metaverse)
+        for name in sorted(preview.metaverse):
+            lines.append(f"    {name.ljust(width)}  {_marker(preview.metaverse[name])}")
+    if preview.flows:
+        lines.append("")
+        lines.append("  export flows:")
+        width = max(len(f.property) for f in preview.flows)
+        for flow in preview.flows:
+            symbol = SYMBOLS.get(flow.outcome, " ")
+            if flow.outcome in ("set", "change"):
+                result = f"{_show(flow.current)} → {_show(flow.after)}"
+            elif flow.outcome == "clear":
+                result = f"{_show(flow.current)} → (cleared)"
+            elif flow.outcome == "unchanged":
+                result = "SharePoint holds the same"
+            else:
+                result = f"{flow.outcome}; SharePoint holds {_show(flow.current)}"
+            lines.append(f"    {symbol} {flow.property.ljust(width)}  {flow.flow}  [whenNull: {flow.when_null}]")
+            lines.append(f"      {''.ljust(width)}  gives {_marker(flow.computed)}; {result}")
     return "\n".join(lines) + "\n"

@@ -46,6 +46,7 @@ class ConnectorRules:
     join_attributes: tuple[str, ...]
     anchor: tuple[str, ...]
     anchor_join: str | None
+    described: dict[str, str]  # property → how its flow reads ("from mobile", "expression …")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,11 @@ class RuleBook:
     @property
     def spec_hash(self) -> str:
         return str(self.manifest.get("spec_hash") or "")
+
+    @property
+    def protect(self) -> tuple[str, ...]:
+        """Properties apply must never change (`sharepoint.protect`)."""
+        return tuple(self.manifest.get("protect") or ())
 
     @property
     def tenant(self) -> str | None:
@@ -95,6 +101,7 @@ class RuleBook:
                 tuple(c.get("join_attributes", ())),
                 tuple(c.get("anchor", ())),
                 c.get("anchor_join"),
+                dict(c.get("flows", {})),
             )
             for c in manifest.get("connectors", [])
         )
