@@ -36,6 +36,12 @@ class OutputFormat(str, enum.Enum):
     json = "json"
 
 
+class BulkMode(str, enum.Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
 class YesNo(str, enum.Enum):
     true = "true"
     false = "false"
@@ -438,6 +444,7 @@ def apply(
     max_changes: Annotated[Optional[int], typer.Option("--max-changes", help="Refuse a plan that changes more properties than N.", metavar="N", min=0)] = None,
     journal: Annotated[Optional[Path], typer.Option("--journal", help="Journal of writes done; default PLAN.journal. Run again to resume.", metavar="FILE")] = None,
     results: Annotated[Optional[Path], typer.Option("--results", help="Per-profile results; default PLAN.results.json.", metavar="FILE")] = None,
+    bulk: Annotated[BulkMode, typer.Option("--bulk", help="Bulk import for eligible custom properties: auto (from 1,000 writes), always, never.")] = BulkMode.auto,
     snapshot: Annotated[Path, typer.Option("--state", help="With a spec: where the plan, its journal and results are kept.", metavar="DIR")] = Path(".maforge"),
     env: EnvOption = None,
 ) -> None:
@@ -476,7 +483,7 @@ def apply(
         from maforge.connectors.spo.session import SpoSession
 
         with SpoSession(Connection.from_file(connection_file).with_environment()) as session:
-            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh)
+            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value)
     except RUN_ERRORS as error:
         typer.echo(f"maforge apply: {error}", err=True)
         raise typer.Exit(1) from None

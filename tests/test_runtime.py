@@ -414,3 +414,56 @@ def test_protected_properties_are_left_out_of_the_plan_and_guarded_in_apply(emul
     with open_session(protected_book, connection_file(emulator, tmp_path)) as session:
         with pytest.raises(ApplyRefused, match="CostCenter"):
             run_apply(path, session)
+
+
+# --------------------------------------------------------------------------- the bulk import path
+
+
+def _bulk_apply(emu, tmp_path, book, **options):
+    from maforge.connectors.spo.bulk import BulkImporter
+    from maforge.connectors.sync.applier import apply_plan
+
+    plan = _plan(book, emu, tmp_path)
+    with open_session(book, connection_file(emu, tmp_path)) as session:
+        importer = BulkImporter(session, sleep=lambda seconds: __import__("time").sleep(0.05))
+        result = apply_plan(plan, session, journal_path=tmp_path / "journal", bulk="always", bulk_importer=importer, **options)
+    return plan, result
+
+
+def test_bulk_path_imports_eligible_properties_and_maps_a_failing_row_back(emulator_factory, tmp_path, book, monkeypatch):
+    from maforge.connectors.emulator import bulk as emulated_bulk
+
+    emu = emulator_factory(bulk_job_seconds=0.2)
+    victim = emu.state.user(3).upn
+    real = emulated_bulk.profile_index
+    # The user leaves the profile store between the plan and the job: the job's log says so.
+    monkeypatch.setattr(emulated_bulk, "profile_index", lambda state, text: None if text.lower() == victim.lower() else real(state, text))
+    start = len(emu.state.writes)
+    plan, result = _bulk_apply(emu, tmp_path, book)
+    eligible = [(p.account, c.property) for p in plan.profiles for c in p.changes if c.property in ("CostCenter", "ProfileSource") and c.action != "clear"]
+    victims = [item for item in eligible if item[0].lower().endswith("|" + victim.lower())]
+    assert eligible and victims
+    written = emu.state.writes[start:]
+    by_bulk = {(w.account.lower(), w.property) for w in written if w.via == "bulk"}
+    assert by_bulk == {(a.lower(), p) for a, p in eligible if (a, p) not in victims}
+    assert not any(w.via == "bulk" and w.property not in ("CostCenter", "ProfileSource") for w in written)
+    assert result.failed == len(victims) and result.applied == plan.change_count - len(victims)
+    failed = [o for entry in result.profiles for o in entry["properties"] if o["status"] == "failed"]
+    assert all("IdentityNotResolvable" in o["error"] for o in failed)
+    assert not emu.state.files, "the data file and the job's log are cleaned up"
+    again = _plan(book, emu, tmp_path)
+    assert {(p.account, c.property) for p in again.profiles for c in p.changes} == set(victims)
+
+
+def test_properties_the_tenant_refuses_to_bulk_import_go_per_user(emulator_factory, tmp_path, book):
+    import dataclasses
+
+    emu = emulator_factory(bulk_job_seconds=0.2)
+    emu.state.schema["profilesource"] = dataclasses.replace(emu.state.schema["profilesource"], user_editable=True)
+    start = len(emu.state.writes)
+    plan, result = _bulk_apply(emu, tmp_path, book)
+    assert result.ok and result.applied == plan.change_count
+    written = emu.state.writes[start:]
+    assert {w.property for w in written if w.via == "bulk"} == {"CostCenter"}
+    assert any(w.property == "ProfileSource" and w.via != "bulk" for w in written)
+    assert _plan(book, emu, tmp_path).profiles == []

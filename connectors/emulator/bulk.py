@@ -8,7 +8,9 @@ overwrite=true)` stores the raw body; `GetFileByServerRelativeUrl('<path>')` ret
 `…/$value` its bytes, and `GetFolderByServerRelativeUrl('<folder>')/Files` lists a folder (that
 is how a client finds the job logs). Server-relative paths are the real service's
 ("/Shared Documents/x.json"); the emulator's own prefix ("/spo/contoso/…") is accepted too.
-Every folder exists (libraries are not modelled). Paths are matched case-insensitively.
+`DELETE` on a file (or `POST` with `X-HTTP-Method: DELETE`) removes it: how a client cleans
+up the data file and logs. Every folder exists (libraries are not modelled). Paths are matched
+case-insensitively.
 
 Jobs. Queueing validates at once and refuses (CSOM ErrorInfo with HTTP 200; REST 500
 `-1, Microsoft.SharePoint.Client.ServerException`) when: the call is not on the admin host
@@ -156,6 +158,13 @@ def put_file(state: TenantState, path: str, data: bytes) -> str:
     return path
 
 
+def delete_file(state: TenantState, path: str) -> None:
+    with state.lock:
+        state.files.pop(path, None)
+        _file_names(state).pop(path.lower(), None)
+        _file_meta(state).pop(path.lower(), None)
+
+
 def get_file(state: TenantState, path: str) -> tuple[str, bytes] | None:
     with state.lock:
         stored = _file_names(state).get(path.lower())
@@ -210,7 +219,7 @@ def _file_entity(request: Request, fmt: str, path: str, data: bytes) -> Response
 FILE_NOT_FOUND = (404, "-2147024894, System.IO.FileNotFoundException", "File Not Found.")
 
 
-@route("GET POST", SITE + r"/_api/web/(?P<call>Get(?:Folder|File)ByServerRelative(?:Url|Path)\(.*)", "spo")
+@route("GET POST DELETE", SITE + r"/_api/web/(?P<call>Get(?:Folder|File)ByServerRelative(?:Url|Path)\(.*)", "spo")
 def web_files(request: Request) -> Response:
     fmt = odata_format(request)
     if site_kind(request) is None:
@@ -259,6 +268,11 @@ def web_files(request: Request) -> Response:
             return fail(fmt, FILE_NOT_FOUND)
         if lowered_rest in ("/$value", "/openbinarystream", "/openbinarystream()"):
             return Response(200, found_file[1], {"Content-Type": "application/octet-stream"})
+        deleting = request.method == "DELETE" or (request.method == "POST" and (request.headers.get("X-HTTP-Method") or "").upper() == "DELETE")
+        if lowered_rest in ("", "/") and deleting:
+            # DELETE, or POST with X-HTTP-Method: DELETE (the documented REST form): 200, no body.
+            delete_file(state, found_file[0])
+            return Response(200, b"", {})
         if lowered_rest in ("", "/"):
             return _file_entity(request, fmt, found_file[0], found_file[1])
         return fail(fmt, bad_request(f"Unsupported file request: {rest}"))

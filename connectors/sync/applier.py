@@ -12,21 +12,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from maforge.atomic import write_text_atomic
+from maforge.connectors.spo import catalogue
+from maforge.connectors.spo.bulk import ID_PROPERTY, MAX_VALUES_PER_FILE, BulkImporter, IneligibleProperties
 from maforge.connectors.spo.people import PeopleClient, Write
-from maforge.connectors.spo.session import SpoSession
+from maforge.connectors.spo.session import SpoError, SpoSession
 
 from .plan import Plan, PlanError, ProfileChange, PropertyChange
 from .planner import normalise
 from .progress import Progress
 
 CHUNK = 100  # profiles per round: one $batch of reads, then their writes
+BULK_THRESHOLD = 1000  # eligible writes from which "auto" prefers one bulk job to PeopleManager calls
 
 
 class ApplyRefused(Exception):
@@ -99,6 +103,15 @@ def _write_value(change: PropertyChange, multi: bool) -> Any:
     return change.after
 
 
+Pending = tuple[ProfileChange, PropertyChange, Write, dict[str, Any]]  # …, the outcome to fill in
+
+
+def bulk_candidate(change: PropertyChange, multi: set[str]) -> bool:
+    """Could go through the bulk import: a custom (not catalogue), single-valued property being
+    set or changed. Clears stay per user: how the bulk job treats a null is unverified."""
+    return change.action != "clear" and change.property not in multi and catalogue.lookup(change.property) is None
+
+
 def apply_plan(
     plan: Plan,
     session: SpoSession,
@@ -109,9 +122,16 @@ def apply_plan(
     protected: Iterable[str] = (),
     progress: Progress | None = None,
     replan_stale: bool = False,
+    bulk: str = "auto",
+    bulk_threshold: int = BULK_THRESHOLD,
+    bulk_importer: BulkImporter | None = None,
 ) -> ApplyResult:
     """Apply ``plan``. With ``replan_stale`` a property changed since the plan is re-planned
-    against its value now (the planned value still wins) instead of being reported stale."""
+    against its value now (the planned value still wins) instead of being reported stale.
+
+    ``bulk``: "auto" sends eligible writes through the bulk import when there are at least
+    ``bulk_threshold`` of them, "always" whenever there are any, "never" not at all. Writes
+    the bulk job refuses or fails fall back to PeopleManager calls."""
     check_guards(plan, tenant=session.connection.tenant, max_changes=max_changes, protected=(*protected, *plan.protected))
     multi = set(plan.multi_valued)
     people = PeopleClient(session, multi)
@@ -120,16 +140,37 @@ def apply_plan(
     lock = threading.Lock()
     tracker = progress or Progress("applying", total=plan.change_count)
     chunks = [plan.profiles[i : i + CHUNK] for i in range(0, len(plan.profiles), CHUNK)]
+    candidates = sum(1 for p in plan.profiles for c in p.changes if bulk_candidate(c, multi))
+    use_bulk = candidates > 0 and (bulk == "always" or (bulk == "auto" and candidates >= bulk_threshold))
+    for_bulk: list[Pending] = []
+
+    def settle(done: list[Pending], failed: list[tuple[Pending, str]]) -> None:
+        """Record outcomes of writes: journal first, then the counts."""
+        journal.record([(p.account, c.property) for p, c, _w, _o in done])
+        with lock:
+            for _p, _c, _w, outcome in done:
+                outcome["status"] = "applied"
+            for (_p, _c, _w, outcome), error in failed:
+                outcome["status"] = "failed"
+                outcome["error"] = error
+            result.applied += len(done)
+            result.failed += len(failed)
+
+    def per_user(pending: list[Pending]) -> None:
+        answers = people.set_many([w for _p, _c, w, _o in pending]) if pending else []
+        done = [item for item, answer in zip(pending, answers) if 200 <= answer.status < 300]
+        failed = [(item, f"HTTP {answer.status}: {_error_text(answer.body)}") for item, answer in zip(pending, answers) if not 200 <= answer.status < 300]
+        settle(done, failed)
 
     def run(chunk: list[ProfileChange]) -> None:
         current = people.get_many([p.account for p in chunk])
-        writes: list[tuple[ProfileChange, PropertyChange, Write]] = []
+        writes: list[Pending] = []
         outcomes: dict[str, list[dict[str, Any]]] = {p.account: [] for p in chunk}
         counts = ApplyResult()
         for profile, values in zip(chunk, current):
             for change in profile.changes:
                 is_multi = change.property in multi
-                outcome = {"property": change.property, "action": change.action}
+                outcome: dict[str, Any] = {"property": change.property, "action": change.action}
                 if values is None:
                     outcome["status"] = "missing"
                     counts.missing += 1
@@ -141,36 +182,27 @@ def apply_plan(
                     outcome["now"] = normalise(values.get(change.property), is_multi)
                     counts.stale += 1
                 else:
-                    writes.append((profile, change, Write(profile.account, change.property, _write_value(change, is_multi))))
+                    writes.append((profile, change, Write(profile.account, change.property, _write_value(change, is_multi)), outcome))
                     outcome["status"] = "pending"
                     held = normalise(values.get(change.property), is_multi)
                     if held != normalise(change.before, is_multi):
                         outcome["replanned_from"] = held  # --refresh: the newer value is overwritten knowingly
                 outcomes[profile.account].append(outcome)
-        answers = people.set_many([w for _, _, w in writes]) if writes else []
-        done = []
-        for (profile, change, _write), answer in zip(writes, answers):
-            outcome = next(o for o in outcomes[profile.account] if o["property"] == change.property and o["status"] == "pending")
-            if 200 <= answer.status < 300:
-                outcome["status"] = "applied"
-                counts.applied += 1
-                done.append((profile.account, change.property))
-            else:
-                outcome["status"] = "failed"
-                outcome["error"] = f"HTTP {answer.status}: {_error_text(answer.body)}"
-                counts.failed += 1
-        journal.record(done)
         with lock:
-            result.applied += counts.applied
             result.already += counts.already
             result.stale += counts.stale
-            result.failed += counts.failed
             result.missing += counts.missing
             result.profiles.extend({"account": a, "properties": o} for a, o in outcomes.items())
+            if use_bulk:
+                for_bulk.extend(item for item in writes if bulk_candidate(item[1], multi))
+        per_user([item for item in writes if not (use_bulk and bulk_candidate(item[1], multi))])
+        with lock:
             tracker.advance(sum(len(p.changes) for p in chunk))
 
     try:
         session.map(run, chunks)
+        if for_bulk:
+            _bulk_writes(for_bulk, bulk_importer or BulkImporter(session), per_user, settle)
     finally:
         journal.close()
     tracker.finish()
@@ -178,6 +210,76 @@ def apply_plan(
     if results_path is not None:
         write_text_atomic(results_path, json.dumps({"summary": result.summary(), "profiles": result.profiles}, indent=1, ensure_ascii=False) + "\n")
     return result
+
+
+_LOG_ID = re.compile(r"[^\s'\"]+@[^\s'\"]+")
+_LOG_PROPERTY = re.compile(r"Property '([^']+)'")
+
+
+def _bulk_writes(
+    pending: list[Pending],
+    importer: BulkImporter,
+    per_user: Callable[[list[Pending]], None],
+    settle: Callable[[list[Pending], list[tuple[Pending, str]]], None],
+) -> None:
+    """Send ``pending`` through bulk import jobs; what the job refuses goes per user, what its
+    log reports failed is failed, the rest is applied."""
+    while pending:
+        properties = sorted({c.property for _p, c, _w, _o in pending})
+        rows: dict[str, dict[str, str]] = {}
+        for profile, change, write, _outcome in pending:
+            upn = upn_of(profile.account)
+            rows.setdefault(upn.lower(), {ID_PROPERTY: upn})[change.property] = str(write.value)
+        batch: list[dict[str, str]] = []
+        values = 0
+        for row in rows.values():
+            if values + len(row) - 1 > MAX_VALUES_PER_FILE:
+                break
+            batch.append(row)
+            values += len(row) - 1
+        in_batch = {row[ID_PROPERTY].lower() for row in batch}
+        this_round = [item for item in pending if upn_of(item[0].account).lower() in in_batch]
+        pending = [item for item in pending if upn_of(item[0].account).lower() not in in_batch]
+        try:
+            outcome = importer.run(batch, properties)
+        except IneligibleProperties as refused:
+            names = {n.lower() for n in refused.names}
+            per_user([item for item in this_round if item[1].property.lower() in names])
+            pending = [item for item in this_round if item[1].property.lower() not in names] + pending
+            if not names & {p.lower() for p in properties}:
+                per_user(pending)  # refused for a reason we cannot act on
+                return
+            continue
+        except SpoError as error:
+            for _p, _c, _w, outcome_ in this_round:
+                outcome_["bulk"] = f"bulk import failed ({error}); written per user"
+            per_user(this_round)
+            continue
+        if not outcome.succeeded:
+            for _p, _c, _w, outcome_ in this_round:
+                outcome_["bulk"] = f"bulk job {outcome.job_id} ended {outcome.error}: {outcome.error_message}; written per user"
+            per_user(this_round)
+            continue
+        errors: dict[tuple[str, str | None], str] = {}
+        for line in outcome.log_lines:
+            property_match = _LOG_PROPERTY.search(line)
+            for identity in _LOG_ID.findall(line):
+                errors[(identity.lower(), property_match.group(1).lower() if property_match else None)] = line
+        done, failed = [], []
+        for item in this_round:
+            upn = upn_of(item[0].account).lower()
+            line = errors.get((upn, item[1].property.lower())) or errors.get((upn, None))
+            item[3]["bulk"] = outcome.job_id
+            if line:
+                failed.append((item, f"bulk import: {line}"))
+            else:
+                done.append(item)
+        settle(done, failed)
+
+
+def upn_of(account: str) -> str:
+    """The UPN in a claims login (i:0#.f|membership|<upn>)."""
+    return account.rsplit("|", 1)[-1]
 
 
 def _error_text(body: bytes) -> str:

@@ -87,6 +87,7 @@ def run_apply(
     results: Path | None = None,
     protected: tuple[str, ...] = (),
     replan_stale: bool = False,
+    bulk: str = "auto",
 ) -> ApplyResult:
     """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default."""
     plan = load_plan(plan_path)
@@ -98,6 +99,7 @@ def run_apply(
         max_changes=max_changes,
         protected=protected,
         replan_stale=replan_stale,
+        bulk=bulk,
     )
 
 
