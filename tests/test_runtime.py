@@ -467,3 +467,47 @@ def test_properties_the_tenant_refuses_to_bulk_import_go_per_user(emulator_facto
     assert {w.property for w in written if w.via == "bulk"} == {"CostCenter"}
     assert any(w.property == "ProfileSource" and w.via != "bulk" for w in written)
     assert _plan(book, emu, tmp_path).profiles == []
+
+
+def test_apply_killed_with_sigkill_resumes_and_writes_each_property_once(emulator_factory, tmp_path):
+    """A real kill (SIGKILL, no cleanup) of `maforge apply` in the middle of a 2,000-profile plan;
+    the second run finishes it, and the emulator's write log shows every property once."""
+    import signal
+    import time
+
+    emu = emulator_factory(profiles=2000, latency_ms=3)
+    import csv
+
+    header = (SAMPLES / "hr.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    with open(tmp_path / "hr.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        for index in range(26, 2001):  # the synthetic users after the sample's named ones
+            user = emu.state.user(index)
+            writer.writerow({"EmployeeId": f"K{index}", "UPN": user.upn, "FirstName": f"Given{index}", "LastName": f"Family{index}", "CostCenter": f"CC-K{index}"})
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    connection = connection_file(emu, tmp_path)
+    book = RuleBook.from_spec(load_spec(spec_path)[0])
+    with open_session(book, connection) as session:
+        plan = run_plan(book, tmp_path, session)
+    assert plan.change_count > 3000
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    journal = tmp_path / "plan.json.journal"
+    start = len(emu.state.writes)
+    command = [sys.executable, "-m", "maforge", "apply", str(path), "--connection", str(connection), "--bulk", "never"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not journal.exists() or journal.stat().st_size == 0):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    written_before = len(emu.state.writes) - start
+    assert 0 < written_before < plan.change_count, "the kill landed mid-apply"
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    written = [(w.account.lower(), w.property) for w in emu.state.writes[start:]]
+    assert len(written) == len(set(written)) == plan.change_count
+    with open_session(book, connection) as session:
+        assert run_plan(book, tmp_path, session).profiles == []

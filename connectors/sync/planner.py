@@ -96,8 +96,11 @@ def property_problems(connector: ConnectorRules) -> tuple[set[str], list[Problem
         if info.read_only_system or info.writable_via_people_manager == "no":
             blocked.add(prop)
             problems.append(Problem("not-editable", prop, "SharePoint does not let PeopleManager write this property; remove its export flow"))
-        elif info.synced_from_entra:
+            continue
+        if info.synced_from_entra:
             warnings.append(Problem("overwritten-by-entra-sync", prop, f"SharePoint's own sync from Entra ID ({info.synced_from_entra}) may overwrite this value"))
+        if info.taxonomy:
+            warnings.append(Problem("taxonomy-bound", prop, "values become terms of a term set: a value that is not yet a term needs the app to hold TermStore.ReadWrite.All, else SharePoint refuses it"))
     return blocked, problems, warnings
 
 
