@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import build, emulator, runtime_import
+from . import build, emulator, plan, runtime_import
 
-SUITES = {"build": build.run, "emulator": emulator.run, "import": runtime_import.run}
+SUITES = {"build": build.run, "emulator": emulator.run, "import": runtime_import.run, "plan": plan.run}
 
 
 def main(argv: list[str] | None = None) -> int:

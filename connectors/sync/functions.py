@@ -27,6 +27,8 @@ class ExpressionValueError(ValueError):
 def text(value: Any) -> str | None:
     """A value as text: numbers in invariant culture, booleans as true/false, lists joined
     with ';'. None stays None."""
+    if type(value) is str:  # the common case, first
+        return value
     if value is None or value is IGNORE or value is CLEAR:
         return None
     if isinstance(value, bool):
@@ -110,7 +112,10 @@ def neg(value: Any) -> Any:
 
 
 def Coalesce(*values: Any) -> Any:
-    return next((v for v in values if not is_empty(v)), None)
+    for value in values:
+        if not is_empty(value):
+            return value
+    return None
 
 
 def Switch(value: Any, default: Any, *pairs: Any) -> Any:

@@ -81,6 +81,11 @@ class Metaverse:
                 continue
             rank = ranks.get(attribute, fallback_rank)
             held = target.ranks.get(attribute)
+            if held is None:  # the first source to speak for this attribute: nothing to weigh
+                target.values[attribute] = self._shape(attribute, value)
+                target.ranks[attribute] = rank
+                self._reindex(target, attribute)
+                continue
             if held is not None and held < rank and (target.values.get(attribute) is CLEAR or not is_empty(target.values.get(attribute))):
                 continue  # a higher-precedence source already holds a value (or an authoritative null)
             if value is not CLEAR and is_empty(value) and held is not None and (held < rank or not is_empty(target.values.get(attribute))):

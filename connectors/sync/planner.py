@@ -31,17 +31,17 @@ def normalise(value: Any, multi_valued: bool) -> Any:
     """A value as SharePoint stores it: text, or a list of distinct non-empty texts in order
     (SharePoint keeps a multi-valued property as a set of terms in entry order; whether it
     drops a repeated value or refuses it is unverified, so the plan never sends one)."""
-    if multi_valued:
-        items = value if isinstance(value, list) else ([] if is_empty(value) else [value])
-        seen: set[str] = set()
-        result = []
-        for item in items:
-            t = text(item)
-            if t and t.casefold() not in seen:
-                seen.add(t.casefold())
-                result.append(t)
-        return result
-    return text(value) or ""
+    if not multi_valued:
+        return value if type(value) is str else text(value) or ""
+    items = value if isinstance(value, list) else ([] if is_empty(value) else [value])
+    seen: set[str] = set()
+    result = []
+    for item in items:
+        t = text(item)
+        if t and t.casefold() not in seen:
+            seen.add(t.casefold())
+            result.append(t)
+    return result
 
 
 def desired_value(connector: ConnectorRules, prop: str, value: Any) -> Any:
