@@ -366,7 +366,7 @@ def _need(connection: Path | None, command: str) -> Path:
 def import_(
     spec: Annotated[Path, typer.Argument(help="The connector spec.", show_default=False, metavar="SPEC")],
     connection: ConnectionOption = None,
-    delta: Annotated[bool, typer.Option("--delta", help="Re-read only the users Graph reports changed since the last import.")] = False,
+    delta: Annotated[bool, typer.Option("--delta", help="Re-read only the users Graph reports changed since the last import (Entra ID changes; edits made in SharePoint alone need a full import).")] = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the snapshot (snapshot.jsonl).", metavar="DIR")] = Path(".maforge"),
     env: EnvOption = None,
 ) -> None:
@@ -417,7 +417,7 @@ def plan(
     try:
         session = open_session(book, connection) if connection is not None else None
         try:
-            result = run_plan(book, spec.parent, session, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=book.tenant if session is None else None)
+            result = run_plan(book, spec.parent, session, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=session.connection.tenant if session is not None else book.tenant)
         finally:
             if session is not None:
                 session.close()
@@ -445,7 +445,7 @@ def apply(
     journal: Annotated[Optional[Path], typer.Option("--journal", help="Journal of writes done; default PLAN.journal. Run again to resume.", metavar="FILE")] = None,
     results: Annotated[Optional[Path], typer.Option("--results", help="Per-profile results; default PLAN.results.json.", metavar="FILE")] = None,
     bulk: Annotated[BulkMode, typer.Option("--bulk", help="Bulk import for eligible custom properties: auto (from 1,000 writes), always, never.")] = BulkMode.auto,
-    snapshot: Annotated[Path, typer.Option("--state", help="With a spec: where the plan, its journal and results are kept.", metavar="DIR")] = Path(".maforge"),
+    snapshot: Annotated[Path, typer.Option("--state", help="Where the import snapshot is (updated with what apply wrote) and, with a spec, the plan, its journal and results.", metavar="DIR")] = Path(".maforge"),
     env: EnvOption = None,
 ) -> None:
     """Apply exactly a saved plan (or, given a spec, a plan made now and approved).
@@ -483,7 +483,7 @@ def apply(
         from maforge.connectors.spo.session import SpoSession
 
         with SpoSession(Connection.from_file(connection_file).with_environment()) as session:
-            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value)
+            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, state_dir=snapshot)
     except RUN_ERRORS as error:
         typer.echo(f"maforge apply: {error}", err=True)
         raise typer.Exit(1) from None
@@ -513,7 +513,7 @@ def preview(
     try:
         session = open_session(book, connection) if connection is not None else None
         try:
-            shown = run_preview(book, spec.parent, session, user, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=book.tenant if session is None else None)
+            shown = run_preview(book, spec.parent, session, user, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=session.connection.tenant if session is not None else book.tenant)
         finally:
             if session is not None:
                 session.close()

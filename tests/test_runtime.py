@@ -511,3 +511,16 @@ def test_apply_killed_with_sigkill_resumes_and_writes_each_property_once(emulato
     assert len(written) == len(set(written)) == plan.change_count
     with open_session(book, connection) as session:
         assert run_plan(book, tmp_path, session).profiles == []
+
+
+def test_apply_updates_the_snapshot_so_a_delta_import_does_not_bring_old_values_back(emulator, tmp_path, book):
+    state = tmp_path / "state"
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        run_import(book, session, state)
+        plan = run_plan(book, SAMPLES, None, refresh=False, state_dir=state, tenant="contoso")
+        assert plan.profiles
+        save_plan(plan, tmp_path / "plan.json")
+        assert run_apply(tmp_path / "plan.json", session, state_dir=state).ok
+        run_import(book, session, state, delta=True)
+    assert run_plan(book, SAMPLES, None, refresh=False, state_dir=state, tenant="contoso").profiles == []
+    assert (state / SNAPSHOT_FILE).stat().st_mode & 0o077 == 0

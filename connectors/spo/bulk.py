@@ -40,6 +40,11 @@ class BulkError(SpoError):
     """The job could not be queued or ended in Error."""
 
 
+class BulkUnknown(BulkError):
+    """The job may or may not be running (no answer to the queue call, or not finished in
+    time): writing its rows another way could write them twice."""
+
+
 class IneligibleProperties(BulkError):
     """SharePoint refused to queue the job because of these properties."""
 
@@ -88,7 +93,12 @@ class BulkImporter:
     def queue(self, property_map: Mapping[str, str], source_uri: str) -> str:
         url = f"{self.session.connection.admin_url}{TENANT_API}/QueueImportProfileProperties"
         body = {"idType": ID_PRINCIPAL_NAME, "sourceDataIdProperty": ID_PROPERTY, "propertyMap": dict(property_map), "sourceUri": source_uri}
-        answer = self.session.request("POST", url, json_body=body, safe_to_repeat=False)
+        try:
+            answer = self.session.request("POST", url, json_body=body, safe_to_repeat=False)
+        except SpoError as error:
+            if error.status is None:
+                raise BulkUnknown(f"no answer when queueing the bulk import of {source_uri}; the job may exist") from None
+            raise
         payload = _json(answer.body)
         if not 200 <= answer.status < 300:
             message = _message(payload) or answer.body[:300].decode("utf-8", "replace")
@@ -124,7 +134,7 @@ class BulkImporter:
             if state in ("Succeeded", "Error"):
                 return job
             if waited >= timeout:
-                raise BulkError(f"bulk import job {job_id} still {state} after {waited:.0f} s")
+                raise BulkUnknown(f"bulk import job {job_id} still {state} after {waited:.0f} s")
             self.sleep(pause)
             waited += pause
             pause = min(pause * 2, max_wait)
@@ -155,6 +165,7 @@ class BulkImporter:
         source_uri = self.upload(name, data_file(rows))
         source_path = unquote(urlsplit(source_uri).path)
         logs: list[str] = []
+        keep_data = False
         try:
             job_id = self.queue({p: p for p in properties}, source_uri)
             job = self.wait(job_id)
@@ -167,8 +178,11 @@ class BulkImporter:
             except SpoError:
                 pass  # a job record left behind is harmless
             return JobOutcome(job_id, state, error, str(job.get("ErrorMessage") or ""), lines)
+        except BulkUnknown:
+            keep_data = True  # a job that may still run needs its file
+            raise
         finally:
-            for path in [source_path, *logs]:
+            for path in ([] if keep_data else [source_path]) + logs:
                 try:
                     self.delete_file(path)
                 except SpoError:

@@ -21,7 +21,7 @@ from typing import Any
 
 from maforge.atomic import write_text_atomic
 from maforge.connectors.spo import catalogue
-from maforge.connectors.spo.bulk import ID_PROPERTY, MAX_VALUES_PER_FILE, BulkImporter, IneligibleProperties
+from maforge.connectors.spo.bulk import ID_PROPERTY, MAX_VALUES_PER_FILE, BulkImporter, BulkUnknown, IneligibleProperties
 from maforge.connectors.spo.people import PeopleClient, Write
 from maforge.connectors.spo.session import SpoError, SpoSession
 
@@ -83,6 +83,8 @@ class Journal:
                     self.done.add((entry["account"].lower(), entry["property"]))
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = open(path, "a", encoding="utf-8")
+        if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+            self._handle.write("\n")  # end a line a kill cut short, so the next entry stays whole
 
     def record(self, entries: list[tuple[str, str]]) -> None:
         if not entries:
@@ -144,9 +146,10 @@ def apply_plan(
     use_bulk = candidates > 0 and (bulk == "always" or (bulk == "auto" and candidates >= bulk_threshold))
     for_bulk: list[Pending] = []
 
-    def settle(done: list[Pending], failed: list[tuple[Pending, str]]) -> None:
+    def settle(done: list[Pending], failed: list[tuple[Pending, str]], journal_them: bool = True) -> None:
         """Record outcomes of writes: journal first, then the counts."""
-        journal.record([(p.account, c.property) for p, c, _w, _o in done])
+        if journal_them:
+            journal.record([(p.account, c.property) for p, c, _w, _o in done])
         with lock:
             for _p, _c, _w, outcome in done:
                 outcome["status"] = "applied"
@@ -163,7 +166,16 @@ def apply_plan(
         settle(done, failed)
 
     def run(chunk: list[ProfileChange]) -> None:
-        current = people.get_many([p.account for p in chunk])
+        try:
+            current = people.get_many([p.account for p in chunk])
+        except SpoError as error:
+            # Reading failed after the session's retries: these profiles fail, the rest go on.
+            failed = {p.account: [{"property": c.property, "action": c.action, "status": "failed", "error": f"reading the profile: {error}"} for c in p.changes] for p in chunk}
+            with lock:
+                result.failed += sum(len(p.changes) for p in chunk)
+                result.profiles.extend({"account": a, "properties": o} for a, o in failed.items())
+                tracker.advance(sum(len(p.changes) for p in chunk))
+            return
         writes: list[Pending] = []
         outcomes: dict[str, list[dict[str, Any]]] = {p.account: [] for p in chunk}
         counts = ApplyResult()
@@ -212,20 +224,32 @@ def apply_plan(
     return result
 
 
-_LOG_ID = re.compile(r"[^\s'\"]+@[^\s'\"]+")
 _LOG_PROPERTY = re.compile(r"Property '([^']+)'")
+
+
+def _mentions(line: str, upn: str) -> bool:
+    """Whether a job log line names ``upn`` as a whole identity (UPNs may hold ' and -)."""
+    return re.search(r"(?<![\w.@'-])" + re.escape(upn) + r"(?![\w.@'-])", line, re.IGNORECASE) is not None
 
 
 def _bulk_writes(
     pending: list[Pending],
     importer: BulkImporter,
     per_user: Callable[[list[Pending]], None],
-    settle: Callable[[list[Pending], list[tuple[Pending, str]]], None],
+    settle: Callable[..., None],
 ) -> None:
     """Send ``pending`` through bulk import jobs; what the job refuses goes per user, what its
-    log reports failed is failed, the rest is applied."""
+    log reports failed is failed, the rest is applied. When the job's fate is unknown (no
+    answer to the queue call, or still running at the time-out) nothing falls back and nothing
+    is journalled: a second writer could write twice, and a re-run's prior-value check sees
+    what the job did."""
+    refused: set[str] = set()
     while pending:
-        properties = sorted({c.property for _p, c, _w, _o in pending})
+        moved = [item for item in pending if item[1].property.lower() in refused]
+        if moved:
+            per_user(moved)
+            pending = [item for item in pending if item[1].property.lower() not in refused]
+            continue
         rows: dict[str, dict[str, str]] = {}
         for profile, change, write, _outcome in pending:
             upn = upn_of(profile.account)
@@ -233,22 +257,26 @@ def _bulk_writes(
         batch: list[dict[str, str]] = []
         values = 0
         for row in rows.values():
-            if values + len(row) - 1 > MAX_VALUES_PER_FILE:
+            if batch and values + len(row) - 1 > MAX_VALUES_PER_FILE:
                 break
             batch.append(row)
             values += len(row) - 1
         in_batch = {row[ID_PROPERTY].lower() for row in batch}
         this_round = [item for item in pending if upn_of(item[0].account).lower() in in_batch]
         pending = [item for item in pending if upn_of(item[0].account).lower() not in in_batch]
+        properties = sorted({c.property for _p, c, _w, _o in this_round})
         try:
             outcome = importer.run(batch, properties)
-        except IneligibleProperties as refused:
-            names = {n.lower() for n in refused.names}
-            per_user([item for item in this_round if item[1].property.lower() in names])
-            pending = [item for item in this_round if item[1].property.lower() not in names] + pending
-            if not names & {p.lower() for p in properties}:
-                per_user(pending)  # refused for a reason we cannot act on
+        except IneligibleProperties as refusal:
+            names = {n.lower() for n in refusal.names} & {p.lower() for p in properties}
+            if not names:
+                per_user(this_round + pending)  # refused for a reason we cannot act on
                 return
+            refused |= names
+            pending = this_round + pending
+            continue
+        except BulkUnknown as error:
+            settle([], [(item, f"bulk import state unknown ({error}); run the same apply again once the job has finished") for item in this_round])
             continue
         except SpoError as error:
             for _p, _c, _w, outcome_ in this_round:
@@ -260,21 +288,31 @@ def _bulk_writes(
                 outcome_["bulk"] = f"bulk job {outcome.job_id} ended {outcome.error}: {outcome.error_message}; written per user"
             per_user(this_round)
             continue
-        errors: dict[tuple[str, str | None], str] = {}
-        for line in outcome.log_lines:
-            property_match = _LOG_PROPERTY.search(line)
-            for identity in _LOG_ID.findall(line):
-                errors[(identity.lower(), property_match.group(1).lower() if property_match else None)] = line
         done, failed = [], []
+        named: set[int] = set()
         for item in this_round:
-            upn = upn_of(item[0].account).lower()
-            line = errors.get((upn, item[1].property.lower())) or errors.get((upn, None))
+            upn = upn_of(item[0].account)
             item[3]["bulk"] = outcome.job_id
+            line = None
+            for number, candidate in enumerate(outcome.log_lines):
+                if _mentions(candidate, upn):
+                    found = _LOG_PROPERTY.search(candidate)
+                    if found is None or found.group(1).lower() == item[1].property.lower():
+                        line = candidate
+                    named.add(number)
             if line:
                 failed.append((item, f"bulk import: {line}"))
             else:
                 done.append(item)
-        settle(done, failed)
+        if len(named) < len(outcome.log_lines):
+            # A log line we cannot tie to a user: the rows are written as far as we know, but
+            # not journalled, so a re-run checks each against SharePoint instead of trusting us.
+            for item in done:
+                item[3]["bulk_note"] = "the job's log holds lines maforge could not map; not journalled"
+            settle(done, [], False)
+            settle([], failed)
+        else:
+            settle(done, failed)
 
 
 def upn_of(account: str) -> str:

@@ -16,7 +16,7 @@ from .plan import Plan, PlanError, load_plan
 from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, preview_user
 from .progress import Progress
 from .rulebook import RuleBook
-from .snapshot import Snapshot, import_profiles, read_snapshot
+from .snapshot import Snapshot, import_profiles, read_snapshot, record_applied
 
 SNAPSHOT_FILE = "snapshot.jsonl"
 DEFAULT_STATE_DIR = Path(".maforge")
@@ -88,10 +88,12 @@ def run_apply(
     protected: tuple[str, ...] = (),
     replan_stale: bool = False,
     bulk: str = "auto",
+    state_dir: Path | None = DEFAULT_STATE_DIR,
 ) -> ApplyResult:
-    """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default."""
+    """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default;
+    an import snapshot in ``state_dir`` is updated with what was written."""
     plan = load_plan(plan_path)
-    return apply_plan(
+    result = apply_plan(
         plan,
         session,
         journal_path=journal or plan_path.with_name(plan_path.name + ".journal"),
@@ -101,6 +103,22 @@ def run_apply(
         replan_stale=replan_stale,
         bulk=bulk,
     )
+    if state_dir is not None and (state_dir / SNAPSHOT_FILE).exists():
+        record_applied(state_dir / SNAPSHOT_FILE, plan.tenant, applied_values(plan, result))
+    return result
+
+
+def applied_values(plan: Plan, result: ApplyResult) -> dict[tuple[str, str], object]:
+    """(account, property) → the value SharePoint now holds, for every change done."""
+    changes = {(p.account.lower(), c.property): c for p in plan.profiles for c in p.changes}
+    multi = set(plan.multi_valued)
+    done: dict[tuple[str, str], object] = {}
+    for entry in result.profiles:
+        for outcome in entry["properties"]:
+            change = changes.get((entry["account"].lower(), outcome["property"]))
+            if change is not None and outcome["status"] in ("applied", "already-applied"):
+                done[(entry["account"].lower(), change.property)] = change.after if change.action != "clear" else ([] if change.property in multi else "")
+    return done
 
 
 def run_preview(

@@ -42,6 +42,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     apply.add_argument("--max-changes", type=int, metavar="N", help="Refuse a plan with more property changes than N.")
     apply.add_argument("--journal", type=Path, metavar="FILE", help="Journal of writes done (default PLAN.journal); makes a re-run resume.")
     apply.add_argument("--results", type=Path, metavar="FILE", help="Per-profile results (default PLAN.results.json).")
+    apply.add_argument("--state", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help="Folder of the import snapshot, updated with what apply wrote.")
     apply.add_argument("--refresh", action="store_true", help="Re-plan a property changed since the plan instead of reporting it stale.")
     apply.add_argument("--bulk", choices=("auto", "always", "never"), default="auto", help="Bulk import for eligible custom properties (auto: from 1,000 writes).")
     return parser
@@ -78,7 +79,7 @@ def main(package_dir: Path, argv: list[str] | None = None) -> None:
             sys.stdout.write(json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\n" if args.format == "json" else render_text(plan))
             raise SystemExit(plan_exit_code(plan, args.detailed_exitcode, args.expect_no_changes))
         with open_session(book, args.connection) as session:
-            result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results, replan_stale=args.refresh, bulk=args.bulk)
+            result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results, replan_stale=args.refresh, bulk=args.bulk, state_dir=args.state)
         print(result.summary())
         raise SystemExit(0 if result.ok else 1)
     except RUN_ERRORS as error:

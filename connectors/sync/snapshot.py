@@ -50,7 +50,7 @@ class Snapshot:
 
 def write_snapshot(snapshot: Snapshot, path: Path) -> None:
     """Write the whole snapshot beside ``path``, then rename it into place."""
-    with open_atomic(path) as handle:
+    with open_atomic(path, mode=0o600) as handle:  # profile data: the owner's only
         header = {
             "format": FORMAT,
             "version": VERSION,
@@ -93,6 +93,22 @@ def read_snapshot(path: Path, tenant: str | None = None) -> Snapshot:
     if len(snapshot.profiles) != header.get("profiles"):
         raise SnapshotError(f"{path}: holds {len(snapshot.profiles)} profiles, its header says {header.get('profiles')}: it is truncated")
     return snapshot
+
+
+def record_applied(path: Path, tenant: str, values: dict[tuple[str, str], Any]) -> bool:
+    """Bring the snapshot in line with what an apply wrote ({(account, property): value}), so
+    `--delta` imports, which only see Entra ID changes, do not keep pre-apply values. False
+    when there is no snapshot of this tenant to update."""
+    try:
+        snapshot = read_snapshot(path, tenant)
+    except SnapshotError:
+        return False
+    for (account, prop), value in values.items():
+        entry = snapshot.profiles.get(account.lower())
+        if entry is not None and prop in snapshot.properties:
+            entry["values"][prop] = value
+    write_snapshot(snapshot, path)
+    return True
 
 
 def _now() -> str:
@@ -160,8 +176,12 @@ def import_profiles(
                 if entry.get("id") == user.get("id"):
                     del snapshot.profiles[account]
         present = [u for u in users if "@removed" not in u and u.get("userPrincipalName")]
+        by_id = {entry.get("id"): account for account, entry in snapshot.profiles.items() if entry.get("id")} if delta else {}
         for user, values in _read_profiles(people, present, managed):
             account = claims(user["userPrincipalName"]).lower()
+            renamed = by_id.get(user.get("id"))
+            if renamed is not None and renamed != account:
+                snapshot.profiles.pop(renamed, None)  # a renamed UPN: one person, one entry
             if values is None:
                 snapshot.profiles.pop(account, None)
                 continue
