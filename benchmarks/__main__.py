@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import build, emulator, plan, runtime_import
+from . import apply, build, emulator, plan, runtime_import
 
-SUITES = {"build": build.run, "emulator": emulator.run, "import": runtime_import.run, "plan": plan.run}
+SUITES = {"build": build.run, "emulator": emulator.run, "import": runtime_import.run, "plan": plan.run, "apply": apply.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -247,3 +247,21 @@ def test_an_expired_access_token_is_a_clear_error(emulator, tmp_path):
         with pytest.raises(SpoError, match="401") as caught:
             PeopleClient(session, MULTI).get_properties(ADELE)
     assert "expired" in str(caught.value).lower()
+
+
+def test_the_pacer_keeps_batches_inside_the_learnt_window():
+    import time
+
+    from requests.structures import CaseInsensitiveDict
+
+    from maforge.connectors.spo.session import Pacer
+
+    pacer = Pacer()
+    assert pacer.wait(100) == 0  # the limit is not known yet: nothing to keep to
+    pacer.observe(CaseInsensitiveDict({"RateLimit-Limit": "200", "RateLimit-Remaining": "100", "RateLimit-Reset": "1"}))
+    pacer.answered()
+    assert pacer.wait(100) == 0  # 200 in the window: still fits
+    pacer.answered()
+    started = time.monotonic()
+    waited = pacer.wait(100)  # the 201st to 300th call wait for the first hundred to leave the window
+    assert 1.0 <= waited <= 1.3 and 1.0 <= time.monotonic() - started <= 1.4

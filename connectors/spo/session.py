@@ -13,6 +13,7 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,26 +72,109 @@ class SessionStats:
 
 
 class Pacer:
-    """Spaces calls so the tenant's remaining budget lasts until it resets.
+    """Keeps this client inside the tenant's PeopleManager budget instead of bouncing off 429s.
 
-    SharePoint reports RateLimit-Limit / -Remaining / -Reset near the limit (spo-profiles-api.md
-    §6). When fewer than a quarter of the calls remain, the pacer spreads the remaining ones
-    evenly over the seconds until the reset; at zero it waits for the reset."""
+    SharePoint reports RateLimit-Limit / -Remaining / -Reset (spo-profiles-api.md §6). Once the
+    limit is known, every request reserves its calls (a `$batch` reserves one per inner
+    request) in a sliding window of the same length as the server's, and waits until they fit:
+    sending 100 reads and 100 writes at a 200-per-second limit takes one second, not a 429
+    and a Retry-After. The window length is learnt as the largest RateLimit-Reset seen (at
+    least one second), with a small margin for the time a request takes to arrive. Other
+    clients of the same tenant are accounted for through the headers: when the server says
+    fewer calls remain than this client expects, the rest are spread until the reset; at zero
+    everyone waits for the reset."""
+
+    MARGIN = 1.05  # window stretch: our clock starts a call before the server counts it
+    MAX_LOOKS = 400  # re-checks of the window before a request goes anyway (0.25 s each at most)
 
     def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
         self._lock = threading.Lock()
         self._next = 0.0
         self._sleep = sleep
+        self.limit: int | None = None
+        self.window = 1.0
+        self._sent: deque[list] = deque()  # [when, calls, in flight] sent within the window
+        self._last_ticket = threading.local()  # the reservation of this thread's request in flight
+        self._probe = threading.Condition()
+        self._probed = False
+        self._probing = False
 
-    def wait(self) -> float:
+    def wait(self, calls: int = 1) -> float:
+        """Block until ``calls`` more fit the budget; returns the seconds waited.
+
+        Until the first answer has come back, one request is in flight at a time: eight
+        threads each sending a batch of 100 before anyone has seen RateLimit-Limit would spend
+        a 200-call budget four times over."""
+        waited = 0.0
+        with self._probe:
+            while not self._probed and self._probing:
+                started = time.monotonic()
+                self._probe.wait(timeout=30)
+                waited += time.monotonic() - started
+            if not self._probed:
+                self._probing = True
         with self._lock:
             now = time.monotonic()
-            delay = max(0.0, self._next - now)
-            if delay:
-                self._next = now  # this thread takes the wait; it is not waited twice
-        if delay:
-            self._sleep(delay)
-        return delay
+            hold = max(0.0, self._next - now)
+            if hold:
+                self._next = now  # this thread takes the shared wait; it is not waited twice
+        if hold:
+            self._sleep(hold)
+            waited += hold
+        for _look in range(self.MAX_LOOKS):
+            with self._lock:
+                now = time.monotonic()
+                start, uncertain = self._fits(now, min(calls, self.limit)) if self.limit is not None else (now, False)
+                if start <= now:
+                    break
+            # A wait that depends on requests still in flight is taken in short steps and
+            # looked at again: they may be charged later than they were sent.
+            pause = min(start - now, 0.25) if uncertain else start - now
+            self._sleep(pause)
+            waited += pause
+            if not uncertain:
+                break
+        with self._lock:
+            ticket = [time.monotonic(), calls, True]  # [when, calls, in flight]
+            self._sent.append(ticket)  # counted from the first call, as the server counts
+            if len(self._sent) > 100_000:
+                self._sent.popleft()  # keep the log bounded
+            self._last_ticket.ticket = ticket
+        return waited
+
+    def answered(self) -> None:
+        """A request came back (answered or failed). Its calls count from now on: the server
+        charged them somewhere between sending and answering (a `$batch` charges its inner
+        requests one by one as it runs them), so the answer's time is the safe one. The
+        first answer also ends the probe."""
+        ticket = getattr(self._last_ticket, "ticket", None)
+        if ticket is not None:
+            with self._lock:
+                ticket[0] = max(ticket[0], time.monotonic())
+                ticket[2] = False
+            self._last_ticket.ticket = None
+        with self._probe:
+            if not self._probed:
+                self._probed = True
+                self._probing = False
+                self._probe.notify_all()
+
+    def _fits(self, now: float, calls: int) -> tuple[float, bool]:
+        """The earliest time at which ``calls`` more stay within the limit, as far as is known
+        now (a request still in flight counts as charged now), and whether that time depends
+        on a request in flight."""
+        span = self.window * self.MARGIN + 0.02
+        live = sorted(((max(t[0], now) if t[2] else t[0]), t[1], t) for t in self._sent if t[2] or t[0] > now - span)
+        self._sent = deque(entry for _when, _n, entry in live)
+        used = sum(n for _when, n, _entry in live)
+        start, uncertain = now, False
+        for when, count, entry in live:
+            if used + calls <= self.limit:  # type: ignore[operator]
+                break
+            start = max(start, when + span)
+            uncertain = uncertain or bool(entry[2])
+            used -= count
+        return start, uncertain
 
     def observe(self, headers: requests.structures.CaseInsensitiveDict, calls: int = 1) -> None:
         try:
@@ -102,13 +186,15 @@ class Pacer:
         if limit <= 0:
             return
         now = time.monotonic()
-        if remaining <= 0:
-            spacing = reset
-        elif remaining < limit / 4:
-            spacing = reset / remaining * calls
-        else:
-            return
         with self._lock:
+            self.limit = limit
+            self.window = max(self.window, reset)
+            if remaining <= 0:
+                spacing = reset
+            elif remaining < limit / 4:
+                spacing = reset / remaining * calls
+            else:
+                return
             self._next = max(self._next, now + spacing)
 
     def hold(self, seconds: float) -> None:
@@ -203,17 +289,21 @@ class SpoSession:
         attempt = 0
         while True:
             attempt += 1
-            self.pacer.wait()
+            self.pacer.wait(calls)
             self.stats.add(calls=calls, http_requests=1)
             try:
-                response = self.http.request(
-                    method,
-                    url,
-                    json=json_body,
-                    data=data,
-                    headers=self._headers(url, headers),
-                    timeout=self.retry.timeout_seconds,
-                )
+                try:
+                    response = self.http.request(
+                        method,
+                        url,
+                        json=json_body,
+                        data=data,
+                        headers=self._headers(url, headers),
+                        timeout=self.retry.timeout_seconds,
+                    )
+                    self.pacer.observe(response.headers, calls)  # before `answered` wakes the others
+                finally:
+                    self.pacer.answered()
             except (requests.ConnectionError, requests.Timeout) as error:
                 self.stats.add(faults=1)
                 if not safe_to_repeat or attempt >= self.retry.max_attempts:
@@ -221,7 +311,6 @@ class SpoSession:
                 self.stats.add(retries=1)
                 self._spend(self._backoff(attempt))
                 continue
-            self.pacer.observe(response.headers, calls)
             request_id = response.headers.get("SPRequestGuid") or response.headers.get("request-id")
             if response.status_code in RETRYABLE_STATUS or (response.status_code in TRANSIENT_STATUS and safe_to_repeat):
                 if response.status_code in (429, 503):
