@@ -126,21 +126,25 @@ class Pacer:
                 now = time.monotonic()
                 start, uncertain = self._fits(now, min(calls, self.limit)) if self.limit is not None else (now, False)
                 if start <= now:
-                    break
+                    return waited + self._take(calls)  # checked and counted under one lock
             # A wait that depends on requests still in flight is taken in short steps and
             # looked at again: they may be charged later than they were sent.
             pause = min(start - now, 0.25) if uncertain else start - now
             self._sleep(pause)
             waited += pause
-            if not uncertain:
-                break
+            if time.monotonic() - now < pause / 2:
+                break  # the sleep did not pass (a test's recorded sleep): do not spin
         with self._lock:
-            ticket = [time.monotonic(), calls, True]  # [when, calls, in flight]
-            self._sent.append(ticket)  # counted from the first call, as the server counts
-            if len(self._sent) > 100_000:
-                self._sent.popleft()  # keep the log bounded
-            self._last_ticket.ticket = ticket
-        return waited
+            return waited + self._take(calls)
+
+    def _take(self, calls: int) -> float:
+        """Count ``calls`` as sent now (the caller holds the lock)."""
+        ticket = [time.monotonic(), calls, True]  # [when, calls, in flight]
+        self._sent.append(ticket)  # counted from the first call, as the server counts
+        if len(self._sent) > 100_000:
+            self._sent.popleft()  # keep the log bounded
+        self._last_ticket.ticket = ticket
+        return 0.0
 
     def answered(self) -> None:
         """A request came back (answered or failed). Its calls count from now on: the server
