@@ -478,11 +478,7 @@ def apply(
             plan_file = snapshot / "apply-plan.json"
             save_plan(fresh, plan_file)
             journal = journal or snapshot / f"apply-plan.{fresh.created_at.replace(':', '')}.journal"
-        connection_file = _need(connection, "apply")
-        from maforge.connectors.spo.connection import Connection
-        from maforge.connectors.spo.session import SpoSession
-
-        with SpoSession(Connection.from_file(connection_file).with_environment()) as session:
+        with open_session(None, _need(connection, "apply")) as session:
             outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, state_dir=snapshot)
     except RUN_ERRORS as error:
         typer.echo(f"maforge apply: {error}", err=True)

@@ -23,10 +23,11 @@ DEFAULT_STATE_DIR = Path(".maforge")
 READ_CHUNK = 100
 
 
-def open_session(book: RuleBook, connection_file: Path, concurrency: int = 8) -> SpoSession:
-    """A session to the tenant the connection file names, signed in as it says."""
+def open_session(book: RuleBook | None, connection_file: Path, concurrency: int = 8) -> SpoSession:
+    """A session to the tenant the connection file names, signed in as it says; the spec's
+    company (when there is a spec) goes into the User-Agent."""
     connection = Connection.from_file(connection_file).with_environment()
-    return SpoSession(connection, company=book.manifest.get("company"), concurrency=concurrency)
+    return SpoSession(connection, company=book.manifest.get("company") if book else None, concurrency=concurrency)
 
 
 def run_import(book: RuleBook, session: SpoSession, state_dir: Path, *, delta: bool = False, progress: Progress | None = None) -> Snapshot:

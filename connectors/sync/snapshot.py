@@ -169,14 +169,15 @@ def import_profiles(
         url = f"{graph}/v1.0/users/delta?$select=id,userPrincipalName,accountEnabled"
     tracker = progress or Progress("importing profiles", total=None if delta else _user_count(session))
     watermark = None
+    # Entra object id → account, built once: deletions and renames arrive by id, page by page.
+    by_id = {entry["id"]: account for account, entry in snapshot.profiles.items() if entry.get("id")}
     for users, delta_link in _delta_pages(session, url):
-        removed = [u for u in users if "@removed" in u]
-        for user in removed:
-            for account, entry in list(snapshot.profiles.items()):
-                if entry.get("id") == user.get("id"):
-                    del snapshot.profiles[account]
+        for user in users:
+            if "@removed" in user:
+                gone = by_id.pop(user.get("id"), None)
+                if gone is not None:
+                    snapshot.profiles.pop(gone, None)
         present = [u for u in users if "@removed" not in u and u.get("userPrincipalName")]
-        by_id = {entry.get("id"): account for account, entry in snapshot.profiles.items() if entry.get("id")} if delta else {}
         for user, values in _read_profiles(people, present, managed):
             account = claims(user["userPrincipalName"]).lower()
             renamed = by_id.get(user.get("id"))
@@ -184,8 +185,11 @@ def import_profiles(
                 snapshot.profiles.pop(renamed, None)  # a renamed UPN: one person, one entry
             if values is None:
                 snapshot.profiles.pop(account, None)
+                by_id.pop(user.get("id"), None)
                 continue
             snapshot.profiles[account] = {"account": claims(user["userPrincipalName"]), "upn": user["userPrincipalName"], "id": user.get("id"), "values": values}
+            if user.get("id"):
+                by_id[user["id"]] = account
         tracker.advance(len(users))
         watermark = delta_link or watermark
     snapshot.watermark = watermark
