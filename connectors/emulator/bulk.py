@@ -324,7 +324,8 @@ def queue_job(request: Request, id_type: object, id_property: object, property_m
         if names:
             raise QueueError(f"Property Names [{', '.join(names)}] {text}")
     job = BulkJob(str(uuid.uuid4()), source_uri.strip(), kind, id_property.strip(), dict(property_map))
-    job.ready_at = time.time() + max(request.emulator.config.bulk_job_seconds, 0.0)
+    job.queued_at = time.time()
+    job.ready_at = job.queued_at + max(request.emulator.config.bulk_job_seconds, 0.0)
     with state.lock:
         state.jobs[job.job_id] = job
     timer = threading.Timer(max(job.ready_at - time.time(), 0.0) + 0.01, advance, (request.emulator, job))
@@ -365,7 +366,9 @@ def _finish(emulator, job: BulkJob, state_value: int, error_value: int, message:
     job.log_folder = source.rsplit("/", 1)[0] + "/" + job.job_id if "/" in source else f"{folder}/{job.job_id}"
     job.error, job.error_message = error_value, message
     job.state = state_value
+    job.finished_at = time.time()
     job.done = True
+    emulator.job_seconds[job.job_id] = job.finished_at - job.queued_at  # outlives the job's deletion
 
 
 def _resolver(state: TenantState, kind: int):
@@ -419,6 +422,7 @@ def _run(emulator, job: BulkJob) -> None:
         return _finish(emulator, job, ERROR, INVALID_FILE, unmapped[0], unmapped)
     resolve = _resolver(state, job.id_type)
     lines: list[str] = []
+    writes: list[tuple[int, object, str]] = []
     for row in rows:
         if not isinstance(row, dict):
             lines.append("MissingIdentity - The identity is missing for the user object")
@@ -438,8 +442,8 @@ def _run(emulator, job: BulkJob) -> None:
                 lines.append(f"InvalidPropertyValue - {identity} Property '{key}' must be a single string value.")
                 continue
             text_value = "" if value is None else ("True" if value is True else "False" if value is False else str(value))
-            prop = state.property_def(mapping[key.lower()])
-            state.set_value(index, prop, text_value, "bulk", job.job_id)  # type: ignore[arg-type]
+            writes.append((index, state.property_def(mapping[key.lower()]), text_value))
+    state.set_values(writes, "bulk", job.job_id)  # type: ignore[arg-type]
     if lines:
         return _finish(emulator, job, SUCCEEDED, COMPLETE_WITH_ERROR, f"ImportCompleteWithError - {len(lines)} error(s); see the log in the job's log folder.", lines)
     return _finish(emulator, job, SUCCEEDED, NO_ERROR, "", [])

@@ -77,8 +77,12 @@ def _split(cell: str) -> list[str]:
     return [v.strip() for v in cell.split(";") if v.strip()]
 
 
+def _hr_upn(tenant: str, row: dict[str, str]) -> str:
+    return row["UPN"].strip().replace("@contoso.onmicrosoft.com", f"@{tenant}.onmicrosoft.com")
+
+
 def _hr_user(tenant: str, index: int, row: dict[str, str]) -> SeedUser:
-    upn = row["UPN"].strip().replace("@contoso.onmicrosoft.com", f"@{tenant}.onmicrosoft.com")
+    upn = _hr_upn(tenant, row)
     object_id, profile_guid = _ids(tenant, upn)
     manager = row["ManagerUPN"].replace("@contoso.onmicrosoft.com", f"@{tenant}.onmicrosoft.com")
     display = f"{row['FirstName']} {row['LastName']}"
@@ -162,13 +166,24 @@ def seed_user(tenant: str, index: int, rows: Rows | None = None) -> SeedUser:
     return _synthetic_user(tenant, index, len(named))
 
 
+_NAMED_INDEX: dict[tuple[str, int], tuple[Rows, dict[str, int]]] = {}
+
+
 def index_of(tenant: str, upn: str, rows: Rows | None = None) -> int | None:
-    """The index of a seeded user by UPN (case-insensitive), or None."""
+    """The index of a seeded user by UPN (case-insensitive), or None. Every SharePoint call
+    resolves a user, so the named users' UPNs are indexed once per tenant and seed."""
     lowered = upn.lower()
     named = rows if rows is not None else _hr_rows()
-    for i in range(1, len(named) + 1):
-        if seed_user(tenant, i, named).upn.lower() == lowered:
-            return i
+    cached = _NAMED_INDEX.get((tenant, id(named)))
+    if cached is None or cached[0] is not named:
+        table: dict[str, int] = {}
+        for i, row in enumerate(named, 1):
+            table.setdefault(_hr_upn(tenant, row).lower(), i)  # the first of a repeated UPN wins
+        cached = (named, table)
+        _NAMED_INDEX[(tenant, id(named))] = cached
+    found = cached[1].get(lowered)
+    if found is not None:
+        return found
     suffix = f"@{tenant}.onmicrosoft.com"
     if lowered.startswith("user") and lowered.endswith(suffix):
         number = lowered[4 : -len(suffix)]

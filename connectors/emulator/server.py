@@ -132,6 +132,9 @@ class Emulator:
         self.certs: CertFiles = ensure_certificates((config.state_dir or workdir) / "certs")
         self.throttle = Throttle(throttle_profile(config.throttle))
         self.faults = random.Random(config.fault_seed)
+        self.requests_served = 0  # SharePoint and Graph requests, whatever their answer (stats)
+        self._count_lock = threading.Lock()
+        self.job_seconds: dict[str, float] = {}  # bulk job id → queued-to-finished time (stats)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -233,6 +236,8 @@ class Emulator:
                 return Response.json(405, {"error": {"code": "-1, System.NotSupportedException", "message": {"lang": "en-US", "value": f"{request.method} is not supported here."}}})
             request.match = match
             if candidate.kind in ("spo", "graph"):
+                with self._count_lock:
+                    self.requests_served += 1
                 denied = self._authenticate(request, candidate.kind)
                 if denied is not None:
                     return denied

@@ -83,6 +83,8 @@ class BulkJob:
     log_folder: str = ""
     ready_at: float = 0.0
     done: bool = False
+    queued_at: float = 0.0  # wall-clock times, for /_emulator/stats: the job's own duration
+    finished_at: float = 0.0
 
 
 @dataclass
@@ -176,11 +178,18 @@ class TenantState:
         return self.schema.get(name.lower())
 
     def set_value(self, index: int, prop: PropertyDef, value: str | list[str], via: str, request_id: str) -> WriteRecord:
+        return self.set_values([(index, prop, value)], via, request_id)[0]
+
+    def set_values(self, items: list[tuple[int, PropertyDef, str | list[str]]], via: str, request_id: str) -> list[WriteRecord]:
+        """Write many values under one lock and one append to the write log (a bulk job's rows)."""
         with self.lock:
-            self.overrides.setdefault(index, {})[prop.name] = value
-            record = WriteRecord(len(self.writes) + 1, time.time(), CLAIMS_PREFIX + self.user(index).upn, prop.name, value, via, request_id)
-            self.writes.append(record)
-            if self.state_dir is not None:
+            records = []
+            for index, prop, value in items:
+                self.overrides.setdefault(index, {})[prop.name] = value
+                record = WriteRecord(len(self.writes) + 1, time.time(), CLAIMS_PREFIX + self.user(index).upn, prop.name, value, via, request_id)
+                self.writes.append(record)
+                records.append(record)
+            if self.state_dir is not None and records:
                 with open(self.state_dir / "writes.jsonl", "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(asdict(record)) + "\n")
-        return record
+                    handle.write("".join(json.dumps(asdict(r)) + "\n" for r in records))
+        return records
