@@ -36,7 +36,9 @@ class OutputFormat(str, enum.Enum):
     json = "json"
 
 
-class BulkMode(str, enum.Enum):
+class AutoMode(str, enum.Enum):
+    """auto / always / never: --bulk and --check-prior."""
+
     auto = "auto"
     always = "always"
     never = "never"
@@ -263,6 +265,7 @@ def emulator(
     latency_ms: Annotated[float, typer.Option("--latency-ms", help="Added latency per request.", min=0)] = 0.0,
     throttle: Annotated[ThrottleName, typer.Option("--throttle", help="Throttling profile: none, spo (3,000 PeopleManager calls / 5 min), bench (200 / s), storm.")] = ThrottleName.none,
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="Share of SharePoint and Graph requests that fail (5xx, resets, slow answers).", min=0, max=1)] = 0.0,
+    bulk_job_seconds: Annotated[float, typer.Option("--bulk-job-seconds", help="How long a bulk import job waits in the queue before it runs.", min=0)] = 2.0,
 ) -> None:
     """Run a local SharePoint Online and Entra ID that speak the real wire protocols.
 
@@ -283,6 +286,7 @@ def emulator(
         latency_ms=latency_ms,
         throttle=throttle.value,
         fault_rate=fault_rate,
+        bulk_job_seconds=bulk_job_seconds,
         seed_file=seed,
     )
     with tempfile.TemporaryDirectory(prefix="maforge-emulator-") as workdir:
@@ -444,7 +448,14 @@ def apply(
     max_changes: Annotated[Optional[int], typer.Option("--max-changes", help="Refuse a plan that changes more properties than N.", metavar="N", min=0)] = None,
     journal: Annotated[Optional[Path], typer.Option("--journal", help="Journal of writes done; default PLAN.journal. Run again to resume.", metavar="FILE")] = None,
     results: Annotated[Optional[Path], typer.Option("--results", help="Per-profile results; default PLAN.results.json.", metavar="FILE")] = None,
-    bulk: Annotated[BulkMode, typer.Option("--bulk", help="Bulk import for eligible custom properties: auto (from 1,000 writes), always, never.")] = BulkMode.auto,
+    bulk: Annotated[AutoMode, typer.Option("--bulk", help="Bulk import for eligible custom properties: auto (from 1,000 writes), always, never.")] = AutoMode.auto,
+    check_prior: Annotated[
+        AutoMode,
+        typer.Option(
+            "--check-prior",
+            help="Read each profile first and leave a property alone if it no longer holds the plan's prior value. auto: not for profiles whose changes all go through a bulk job; always; never: trust the plan (one budgeted call less per profile).",
+        ),
+    ] = AutoMode.auto,
     snapshot: Annotated[Path, typer.Option("--state", help="Where the import snapshot is (updated with what apply wrote) and, with a spec, the plan, its journal and results.", metavar="DIR")] = Path(".maforge"),
     env: EnvOption = None,
 ) -> None:
@@ -479,7 +490,7 @@ def apply(
             save_plan(fresh, plan_file)
             journal = journal or snapshot / f"apply-plan.{fresh.created_at.replace(':', '')}.journal"
         with open_session(None, _need(connection, "apply")) as session:
-            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, state_dir=snapshot)
+            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, check_prior=check_prior.value, state_dir=snapshot)
     except RUN_ERRORS as error:
         typer.echo(f"maforge apply: {error}", err=True)
         raise typer.Exit(1) from None

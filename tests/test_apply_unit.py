@@ -135,3 +135,22 @@ def test_a_failed_read_fails_its_profiles_and_the_rest_is_applied(tmp_path, monk
     saved = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     bad = next(p for p in saved["profiles"] if "bad" in p["account"])
     assert all(o["status"] == "failed" and "reading the profile" in o["error"] for o in bad["properties"])
+
+
+def test_bulk_polling_notices_the_end_of_a_job_late_by_at_most_a_quarter_of_its_time_or_a_minute():
+    from maforge.connectors.spo.bulk import BulkImporter
+
+    for job_seconds in (3.0, 40.0, 600.0, 7200.0):
+        clock = {"now": 0.0, "polls": 0}
+
+        class Importer(BulkImporter):
+            def status(self, job_id):
+                clock["polls"] += 1
+                return {"State": 4 if clock["now"] >= job_seconds else 2}
+
+        importer = Importer(session=None, sleep=lambda s: clock.__setitem__("now", clock["now"] + s))  # type: ignore[arg-type]
+        importer.wait("job")
+        late = clock["now"] - job_seconds
+        assert late <= max(2.0, min(0.25 * clock["now"], 60.0)), (job_seconds, late)
+        # Polls grow with the log of the duration until the one-minute cap, then one a minute.
+        assert clock["polls"] <= 21 + max(0.0, job_seconds - 240) / 60, (job_seconds, clock["polls"])

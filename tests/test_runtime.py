@@ -524,3 +524,64 @@ def test_apply_updates_the_snapshot_so_a_delta_import_does_not_bring_old_values_
         run_import(book, session, state, delta=True)
     assert run_plan(book, SAMPLES, None, refresh=False, state_dir=state, tenant="contoso").profiles == []
     assert (state / SNAPSHOT_FILE).stat().st_mode & 0o077 == 0
+
+
+def _stats(emulator) -> dict:
+    """The emulator's own counts: budgeted calls, 429s, requests, bulk jobs."""
+    import requests
+
+    http = requests.Session()
+    http.trust_env = False
+    return http.get(f"{emulator.base_url}/_emulator/stats", verify=emulator.connection()["ca_bundle"], timeout=30).json()
+
+
+def test_check_prior_never_writes_without_reading_and_overwrites_a_newer_edit(emulator, tmp_path, book):
+    plan = _plan(book, emulator, tmp_path)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    target = next(p for p in plan.profiles if any(c.action == "change" and not isinstance(c.before, list) for c in p.changes))
+    change = next(c for c in target.changes if c.action == "change" and not isinstance(c.before, list))
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        PeopleClient(session, plan.multi_valued).set(Write(target.account, change.property, "edited meanwhile"))
+        before = _stats(emulator)
+        result = run_apply(path, session, check_prior="never", bulk="never")
+        after = _stats(emulator)
+    # One budgeted call per write and none for reads: the plan's priors are trusted.
+    assert after["calls"] - before["calls"] == plan.change_count
+    assert result.ok and result.applied == plan.change_count and result.stale == 0
+    held = emulator.state.profile(emulator.state.index_for_account(target.account))
+    assert held[change.property] == change.after
+    outcomes = json.loads((tmp_path / "plan.json.results.json").read_text(encoding="utf-8"))
+    assert all(o.get("prior") == "not checked" for entry in outcomes["profiles"] for o in entry["properties"])
+    # Run again: the journal, not a read, says everything is done.
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        again = run_apply(path, session, check_prior="never", bulk="never")
+    assert again.already == plan.change_count and again.applied == 0
+    assert _stats(emulator)["calls"] == after["calls"]
+
+
+def test_auto_does_not_read_profiles_whose_changes_all_go_to_the_bulk_job(emulator_factory, tmp_path, book):
+    from maforge.connectors.sync.plan import Plan, ProfileChange, PropertyChange
+
+    emu = emulator_factory(bulk_job_seconds=0.2, profiles=80)
+    accounts = [account(emu, i) for i in range(30, 80) if emu.state.user(i) is not None and emu.state.user(i).enabled][:10]
+    held = {a: emu.state.profile(emu.state.index_for_account(a)) for a in accounts}
+    # Bulk-only profiles are planned with a wrong prior on purpose: auto does not check it.
+    bulk_only = [ProfileChange(a, "bench", (PropertyChange("CostCenter", "change", "not what it holds", f"CC-{n}"),)) for n, a in enumerate(accounts[:5])]
+    mixed = [
+        ProfileChange(a, "bench", (PropertyChange("CostCenter", "change", held[a].get("CostCenter", ""), "CC-M"), PropertyChange("AboutMe", "set", held[a].get("AboutMe", ""), "mixed")))
+        for a in accounts[5:]
+    ]
+    plan = Plan("c", "contoso", "", "", "2026-01-01T00:00:00Z", True, bulk_only + mixed)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    before = _stats(emu)
+    with open_session(book, connection_file(emu, tmp_path)) as session:
+        result = run_apply(path, session, bulk="always")
+    after = _stats(emu)
+    assert result.ok and result.applied == plan.change_count
+    # Reads only for the mixed profiles, plus their AboutMe writes; CostCenter went by bulk.
+    assert after["calls"] - before["calls"] == 2 * len(mixed)
+    assert len(after["bulk_jobs"]) == len(before["bulk_jobs"]) + 1
+    assert all(job["seconds"] >= 0.2 for job in after["bulk_jobs"])
+    assert {(w.account.lower(), w.property) for w in emu.state.writes if w.via == "bulk"} >= {(a.lower(), "CostCenter") for a in accounts}

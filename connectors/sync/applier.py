@@ -6,6 +6,16 @@ is reported as stale, never overwritten. A property already holding the planned 
 as applied without a write, and every write is recorded in a journal (JSON Lines, appended
 and flushed after each batch), so an apply killed at any moment and run again finishes the
 plan with nothing written twice.
+
+That prior-value read costs one PeopleManager call per profile, as much of the tenant's
+budget as the write itself, so ``check_prior`` says when to pay it:
+- "always": every profile is read first.
+- "auto" (the default): profiles whose every change goes through the bulk import are not
+  read. Reading them would spend the budget the bulk job exists to save, and the check could
+  not hold anyway: the job runs minutes after it is queued and cannot be made conditional.
+- "never": no profile is read; the plan's prior values are trusted (for a plan just made with
+  `--refresh=true`). Writes are still journalled, so a re-run skips what is done; a changed
+  value is overwritten instead of reported stale, and a missing profile fails on its write.
 """
 
 from __future__ import annotations
@@ -106,6 +116,7 @@ def _write_value(change: PropertyChange, multi: bool) -> Any:
 
 
 Pending = tuple[ProfileChange, PropertyChange, Write, dict[str, Any]]  # …, the outcome to fill in
+UNREAD: Any = object()  # a profile apply did not read (check_prior): its prior values are trusted
 
 
 def bulk_candidate(change: PropertyChange, multi: set[str]) -> bool:
@@ -127,13 +138,18 @@ def apply_plan(
     bulk: str = "auto",
     bulk_threshold: int = BULK_THRESHOLD,
     bulk_importer: BulkImporter | None = None,
+    check_prior: str = "auto",
 ) -> ApplyResult:
     """Apply ``plan``. With ``replan_stale`` a property changed since the plan is re-planned
     against its value now (the planned value still wins) instead of being reported stale.
 
     ``bulk``: "auto" sends eligible writes through the bulk import when there are at least
     ``bulk_threshold`` of them, "always" whenever there are any, "never" not at all. Writes
-    the bulk job refuses or fails fall back to PeopleManager calls."""
+    the bulk job refuses or fails fall back to PeopleManager calls.
+
+    ``check_prior``: "always", "auto" or "never" (see the module's docstring)."""
+    if check_prior not in ("always", "auto", "never"):
+        raise ValueError(f"check_prior must be always, auto or never, not {check_prior!r}")
     check_guards(plan, tenant=session.connection.tenant, max_changes=max_changes, protected=(*protected, *plan.protected))
     multi = set(plan.multi_valued)
     people = PeopleClient(session, multi)
@@ -165,17 +181,29 @@ def apply_plan(
         failed = [(item, f"HTTP {answer.status}: {_error_text(answer.body)}") for item, answer in zip(pending, answers) if not 200 <= answer.status < 300]
         settle(done, failed)
 
+    def to_bulk(change: PropertyChange) -> bool:
+        return use_bulk and bulk_candidate(change, multi)
+
+    def needs_read(profile: ProfileChange) -> bool:
+        if check_prior == "always":
+            return True
+        return check_prior == "auto" and not all(to_bulk(c) for c in profile.changes)
+
     def run(chunk: list[ProfileChange]) -> None:
+        to_read = [p for p in chunk if needs_read(p)]
         try:
-            current = people.get_many([p.account for p in chunk])
+            read = people.get_many([p.account for p in to_read]) if to_read else []
         except SpoError as error:
             # Reading failed after the session's retries: these profiles fail, the rest go on.
-            failed = {p.account: [{"property": c.property, "action": c.action, "status": "failed", "error": f"reading the profile: {error}"} for c in p.changes] for p in chunk}
+            failed = {p.account: [{"property": c.property, "action": c.action, "status": "failed", "error": f"reading the profile: {error}"} for c in p.changes] for p in to_read}
             with lock:
-                result.failed += sum(len(p.changes) for p in chunk)
+                result.failed += sum(len(p.changes) for p in to_read)
                 result.profiles.extend({"account": a, "properties": o} for a, o in failed.items())
-                tracker.advance(sum(len(p.changes) for p in chunk))
-            return
+                tracker.advance(sum(len(p.changes) for p in to_read))
+            chunk = [p for p in chunk if not needs_read(p)]
+            to_read, read = [], []
+        held_now = {id(p): values for p, values in zip(to_read, read)}
+        current = [held_now.get(id(p), UNREAD) for p in chunk]
         writes: list[Pending] = []
         outcomes: dict[str, list[dict[str, Any]]] = {p.account: [] for p in chunk}
         counts = ApplyResult()
@@ -183,7 +211,15 @@ def apply_plan(
             for change in profile.changes:
                 is_multi = change.property in multi
                 outcome: dict[str, Any] = {"property": change.property, "action": change.action}
-                if values is None:
+                if values is UNREAD:
+                    if (profile.account.lower(), change.property) in journal.done:
+                        outcome["status"] = "already-applied"
+                        counts.already += 1
+                    else:
+                        writes.append((profile, change, Write(profile.account, change.property, _write_value(change, is_multi)), outcome))
+                        outcome["status"] = "pending"
+                        outcome["prior"] = "not checked"
+                elif values is None:
                     outcome["status"] = "missing"
                     counts.missing += 1
                 elif (profile.account.lower(), change.property) in journal.done or normalise(values.get(change.property), is_multi) == normalise(change.after, is_multi):
@@ -205,9 +241,8 @@ def apply_plan(
             result.stale += counts.stale
             result.missing += counts.missing
             result.profiles.extend({"account": a, "properties": o} for a, o in outcomes.items())
-            if use_bulk:
-                for_bulk.extend(item for item in writes if bulk_candidate(item[1], multi))
-        per_user([item for item in writes if not (use_bulk and bulk_candidate(item[1], multi))])
+            for_bulk.extend(item for item in writes if to_bulk(item[1]))
+        per_user([item for item in writes if not to_bulk(item[1])])
         with lock:
             tracker.advance(sum(len(p.changes) for p in chunk))
 
@@ -220,7 +255,9 @@ def apply_plan(
     tracker.finish()
     result.profiles.sort(key=lambda p: p["account"].lower())
     if results_path is not None:
-        write_text_atomic(results_path, json.dumps({"summary": result.summary(), "profiles": result.profiles}, indent=1, ensure_ascii=False) + "\n")
+        # One profile per line: greppable, and written by json's C encoder (indent= is not).
+        lines = ",\n".join(json.dumps(entry, ensure_ascii=False) for entry in result.profiles)
+        write_text_atomic(results_path, f'{{"summary": {json.dumps(result.summary(), ensure_ascii=False)},\n"profiles": [\n{lines}\n]}}\n')
     return result
 
 

@@ -89,6 +89,7 @@ def run_apply(
     protected: tuple[str, ...] = (),
     replan_stale: bool = False,
     bulk: str = "auto",
+    check_prior: str = "auto",
     state_dir: Path | None = DEFAULT_STATE_DIR,
 ) -> ApplyResult:
     """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default;
@@ -103,6 +104,7 @@ def run_apply(
         protected=protected,
         replan_stale=replan_stale,
         bulk=bulk,
+        check_prior=check_prior,
     )
     if state_dir is not None and (state_dir / SNAPSHOT_FILE).exists():
         record_applied(state_dir / SNAPSHOT_FILE, plan.tenant, applied_values(plan, result))

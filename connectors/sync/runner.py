@@ -45,6 +45,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     apply.add_argument("--state", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help="Folder of the import snapshot, updated with what apply wrote.")
     apply.add_argument("--refresh", action="store_true", help="Re-plan a property changed since the plan instead of reporting it stale.")
     apply.add_argument("--bulk", choices=("auto", "always", "never"), default="auto", help="Bulk import for eligible custom properties (auto: from 1,000 writes).")
+    apply.add_argument("--check-prior", choices=("auto", "always", "never"), default="auto", help="Read each profile first to check the plan's prior values (auto: not for bulk-only profiles; never: trust the plan).")
     return parser
 
 
@@ -79,7 +80,7 @@ def main(package_dir: Path, argv: list[str] | None = None) -> None:
             sys.stdout.write(json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\n" if args.format == "json" else render_text(plan))
             raise SystemExit(plan_exit_code(plan, args.detailed_exitcode, args.expect_no_changes))
         with open_session(book, args.connection) as session:
-            result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results, replan_stale=args.refresh, bulk=args.bulk, state_dir=args.state)
+            result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results, replan_stale=args.refresh, bulk=args.bulk, check_prior=args.check_prior, state_dir=args.state)
         print(result.summary())
         raise SystemExit(0 if result.ok else 1)
     except RUN_ERRORS as error:
