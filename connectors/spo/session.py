@@ -79,12 +79,13 @@ class Pacer:
     request) in a sliding window of the same length as the server's, and waits until they fit:
     sending 100 reads and 100 writes at a 200-per-second limit takes one second, not a 429
     and a Retry-After. The window length is learnt as the largest RateLimit-Reset seen (at
-    least one second), with a small margin for the time a request takes to arrive. Other
+    least one second). A request's calls count from its answer, by when the server has charged
+them all, so our window never ends before the server's and needs no stretch. Other
     clients of the same tenant are accounted for through the headers: when the server says
     fewer calls remain than this client expects, the rest are spread until the reset; at zero
     everyone waits for the reset."""
 
-    MARGIN = 1.05  # window stretch: our clock starts a call before the server counts it
+    SLACK = 0.02  # seconds added to the window: timer granularity, and Reset's whole seconds
     MAX_LOOKS = 400  # re-checks of the window before a request goes anyway (0.25 s each at most)
 
     def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -167,7 +168,7 @@ class Pacer:
         """The earliest time at which ``calls`` more stay within the limit, as far as is known
         now (a request still in flight counts as charged now), and whether that time depends
         on a request in flight."""
-        span = self.window * self.MARGIN + 0.02
+        span = self.window + self.SLACK
         live = sorted(((max(t[0], now) if t[2] else t[0]), t[1], t) for t in self._sent if t[2] or t[0] > now - span)
         self._sent = deque(entry for _when, _n, entry in live)
         used = sum(n for _when, n, _entry in live)
@@ -218,6 +219,15 @@ class Answer:
         import json
 
         return json.loads(self.body.decode("utf-8-sig")) if self.body.strip() else None
+
+
+def budgeted(url: str) -> bool:
+    """Whether a request spends the tenant's PeopleManager budget, which the pacer keeps to:
+    PeopleManager calls, and `$batch` requests (charged per inner request). Graph, files and
+    the tenant admin API are throttled separately and never wait for that budget; their 429s
+    are still retried after Retry-After."""
+    path = url.split("?", 1)[0].lower()
+    return "sp.userprofiles.peoplemanager" in path or path.endswith("/$batch")
 
 
 def user_agent(company: str | None) -> str:
@@ -291,9 +301,11 @@ class SpoSession:
         (the server did not do the work); 500/502, resets and time-outs only when
         ``safe_to_repeat`` (the server may have done it)."""
         attempt = 0
+        paced = budgeted(url)
         while True:
             attempt += 1
-            self.pacer.wait(calls)
+            if paced:
+                self.pacer.wait(calls)
             self.stats.add(calls=calls, http_requests=1)
             try:
                 try:
@@ -305,9 +317,11 @@ class SpoSession:
                         headers=self._headers(url, headers),
                         timeout=self.retry.timeout_seconds,
                     )
-                    self.pacer.observe(response.headers, calls)  # before `answered` wakes the others
+                    if paced:
+                        self.pacer.observe(response.headers, calls)  # before `answered` wakes the others
                 finally:
-                    self.pacer.answered()
+                    if paced:
+                        self.pacer.answered()
             except (requests.ConnectionError, requests.Timeout) as error:
                 self.stats.add(faults=1)
                 if not safe_to_repeat or attempt >= self.retry.max_attempts:
@@ -325,7 +339,7 @@ class SpoSession:
                     raise _error(method, url, response, request_id, f"still {response.status_code} after {attempt} attempts")
                 wait = self._retry_after(response) if response.status_code in (429, 503) else None
                 wait = wait if wait is not None else self._backoff(attempt)
-                if response.status_code == 429:
+                if response.status_code == 429 and paced:
                     self.pacer.hold(wait)
                 self.stats.add(retries=1)
                 self._spend(wait)
