@@ -127,7 +127,7 @@ class _Decompiler:
         saved = (copy.deepcopy(self.spec), dict(self.ids), copy.deepcopy(self.mv_types), dict(self.scripts))
         try:
             return build()
-        except Unmodeled as reason:
+        except (Unmodeled, ValueError) as reason:  # ValueError: a number that is not one, in a damaged or odd file
             self.spec, self.ids, self.mv_types, self.scripts = saved
             self.notes.append(f"{name}: {reason}")
             return None
@@ -613,7 +613,7 @@ class _Decompiler:
         if self.powershell:
             self.section("connector pages", self.connector_pages)
         elif self.ma.findtext("category") == psconnector.CATEGORY:
-            self.capabilities_from_bits()
+            self.section("capabilities", self.capabilities_from_bits)
         self.section("partitions", self.partitions)
         self.section("run profiles", self.run_profiles)
         self.section("connector filter", self.connector_filter)

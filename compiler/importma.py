@@ -22,6 +22,7 @@ from maforge.atomic import write_text_atomic
 from .build import render_outputs
 from .canonical import VOLATILE_ELEMENTS, canonicalize, facts
 from .decompile import Carried, Decompiled, ImportError_, decompile_model, read_ma_file
+from .diagnostics import SpecError
 from .loader import UnreadableFile, _Core12Resolver, read_bytes
 from .mimxml import MAX_MA_FILE_BYTES, UnsafeOrBrokenXml, parse_untrusted
 from .validate import load_spec
@@ -221,7 +222,14 @@ def import_ma(export: Path, out: Path, mv: Path | None = None, display: str | No
     decompiled = decompile_model(root, ma, mv_root)
     with tempfile.TemporaryDirectory(prefix="maforge-import-") as scratch:
         trip = _RoundTrip(decompiled, root, Path(scratch))
-        built = trip.run()
+        try:
+            built = trip.run()
+        except SpecError as error:  # a damaged file, or one MIM itself would not write
+            problems = "; ".join(f"{d.message} (at {d.pointer or '/'})" for d in error.diagnostics[:3])
+            raise ImportError_(
+                f"{shown}: the MA it holds does not make a valid spec ({problems}), so nothing was written; "
+                "is the file damaged? If MIM exported it as it is, please report it"
+            ) from None
         if _facts(built.find("ma-data")) != _facts(ma):
             raise ImportError_(f"{shown}: internal error: the rebuilt MA still differs from the original; please report this file")
     spec = dict(decompiled.spec)

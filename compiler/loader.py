@@ -349,17 +349,30 @@ def _compose(loader_class: type, text: str) -> yaml.Node | None:
             loader.dispose()
 
 
+# libyaml's composer recurses in C without a limit: some 50,000 nested collections overflow
+# the stack and kill the process (no exception to catch). Text with this many places that
+# can open a collection goes to the pure-Python composer instead, whose recursion Python
+# bounds (a RecursionError, reported as MF004). Real specs have a few hundred.
+_C_COMPOSER_OPENERS = 10_000
+
+
+def _could_nest_deeply(text: str) -> bool:
+    return sum(text.count(opener) for opener in ("[", "{", "- ", "-\t", "? ", "?\t")) > _C_COMPOSER_OPENERS
+
+
 def _load_yaml(text: str, display: str) -> tuple[JSONValue, dict[str, NodeInfo]]:
+    loader = _PyYamlLoader if _could_nest_deeply(text) else _FAST_LOADER
     try:
-        node = _compose(_FAST_LOADER, text)
+        node = _compose(loader, text)
     except (yaml.YAMLError, RecursionError) as fast_error:
         # A broken file: compose it again with the pure-Python parser, whose messages and
         # positions are the ones maforge documents (libyaml words them differently).
-        try:
-            _compose(_PyYamlLoader, text)
-            error: BaseException = fast_error
-        except (yaml.YAMLError, RecursionError) as reference_error:
-            error = reference_error
+        error: BaseException = fast_error
+        if loader is not _PyYamlLoader:
+            try:
+                _compose(_PyYamlLoader, text)
+            except (yaml.YAMLError, RecursionError) as reference_error:
+                error = reference_error
         raise SpecError([_yaml_problem(error, display, text)]) from None
     if node is None:
         raise SpecError([_empty(display)])
@@ -372,7 +385,7 @@ def _load_yaml(text: str, display: str) -> tuple[JSONValue, dict[str, NodeInfo]]
 
 def _yaml_problem(error: BaseException, display: str, text: str) -> Diagnostic:
     if isinstance(error, RecursionError):
-        return Diagnostic(Severity.ERROR, "MF004", f"nesting deeper than {MAX_DEPTH} levels", display)
+        return Diagnostic(Severity.ERROR, "MF004", f"nesting deeper than {MAX_DEPTH} levels", display, _too_deep_at(text))
     if isinstance(error, yaml.MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
         position = Position(mark.line + 1, mark.column + 1) if mark is not None else None
@@ -381,6 +394,23 @@ def _yaml_problem(error: BaseException, display: str, text: str) -> Diagnostic:
         message = f"YAML syntax error: control character {error.character!r} in the file: remove it (a spec is plain UTF-8 text)"
         return Diagnostic(Severity.ERROR, "MF002", message, display, index_position(text, min(error.position, len(text))))
     return Diagnostic(Severity.ERROR, "MF002", f"YAML syntax error: {error}", display)
+
+
+def _too_deep_at(text: str) -> Position | None:
+    """Where the nesting first goes deeper than MAX_DEPTH: the parser's events come one by
+    one, without recursion, so this works where composing the node tree did not."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_PyYamlLoader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return Position(event.start_mark.line + 1, event.start_mark.column + 1)
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return None
 
 
 def _empty(display: str) -> Diagnostic:

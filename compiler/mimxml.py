@@ -10,6 +10,8 @@ turns CRLF into LF anyway, so scripts reach MIM the same either way, and LF diff
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 WARNING = (
@@ -110,7 +112,9 @@ def write_export_ma(root: etree._Element) -> str:
     ma_data = root.find("ma-data")
     for child in ma_data:
         tag = child.tag
-        if tag == "schema":
+        if tag in ("schema", "private-configuration") and len(child) == 0:
+            lines.append(" " + inline(child))  # empty (carried so from an MA file): nothing to lay out
+        elif tag == "schema":
             lines += [" <schema>", "  " + inline(child[0]), " </schema>"]
         elif tag == "controller-configuration":
             lines += [" <controller-configuration>", *(" " + inline(c) for c in child), "</controller-configuration>", ""]
@@ -148,20 +152,77 @@ class UnsafeOrBrokenXml(Exception):
         self.line = line
 
 
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xef\xbb\xbf", "utf-8"),
+)
+_DECLARED_ENCODING = re.compile(rb"""<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
+
+
+def _as_text(data: bytes) -> str:
+    """The file as the XML parser will read it (best effort: BOM, then UTF-16 without a BOM,
+    then the declared encoding, then UTF-8), so a DOCTYPE in UTF-16 or UTF-7 is found too."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(encoding, "replace")
+    if data[:2] == b"<\x00":
+        return data.decode("utf-16-le", "replace")
+    if data[:2] == b"\x00<":
+        return data.decode("utf-16-be", "replace")
+    declared = _DECLARED_ENCODING.match(data[:300])
+    if declared:
+        try:
+            return data.decode(declared.group(1).decode("ascii"), "replace")
+        except LookupError:
+            pass
+    return data.decode("utf-8", "replace")
+
+
+def _declaration_line(text: str, markup: str) -> int | None:
+    found = text.lower().find(markup)
+    return None if found < 0 else text.count("\n", 0, found) + 1
+
+
+def _refuse_declarations(display: str, line: int | None) -> UnsafeOrBrokenXml:
+    where = f"{display}:{line}" if line else display
+    return UnsafeOrBrokenXml(f"{where}: has a DOCTYPE or ENTITY declaration; MA exports have none, and maforge does not expand them", line)
+
+
+def _libxml_message(message: str) -> str:
+    """libxml2's words for the limits it enforces, said in the terms of the file."""
+    lowered = message.lower()
+    if "excessive depth" in lowered:
+        return f"elements nested too deeply ({message}); MA files nest a few levels"
+    if any(limit in lowered for limit in ("length too long", "huge input lookup", "text node too long", "buffer size limit")):
+        return f"a value longer than 10,000,000 characters ({message}); MA files hold no such value"
+    return message
+
+
 def parse_untrusted(data: bytes, display: str) -> etree._Element:
     """Parse an MA file from someone else's server: no DTD, no entity expansion, no
     network, size-limited; every refusal names the file and, where known, the line."""
     if len(data) > MAX_MA_FILE_BYTES:
         raise UnsafeOrBrokenXml(f"{display}: {len(data)} bytes is larger than the {MAX_MA_FILE_BYTES}-byte limit for an MA file")
-    head = data[:4096].lstrip(b"\xef\xbb\xbf").lower()
-    if b"<!doctype" in head or b"<!entity" in data.lower():
-        raise UnsafeOrBrokenXml(f"{display}: has a DOCTYPE or ENTITY declaration; MA exports have none, and maforge does not expand them")
+    text = _as_text(data)
+    doctype = _declaration_line(text[:4096], "<!doctype")
+    entity = _declaration_line(text, "<!entity")
+    if doctype is not None or entity is not None:
+        raise _refuse_declarations(display, min(line for line in (doctype, entity) if line is not None))
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False, remove_comments=True
     )
     try:
-        return etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:
         line = error.position[0] if error.position else None
         where = f"{display}:{line}" if line else display
-        raise UnsafeOrBrokenXml(f"{where}: not well-formed XML: {error.msg}", line) from None
+        raise UnsafeOrBrokenXml(f"{where}: not well-formed XML: {_libxml_message(error.msg)}", line) from None
+    # A DOCTYPE further down the prolog (after comments) or in an encoding the text above
+    # was not decoded with: nothing was loaded or expanded, and the file is still refused.
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise _refuse_declarations(display, _declaration_line(text, "<!doctype"))
+    return root

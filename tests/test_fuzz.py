@@ -7,9 +7,9 @@ traceback is a bug.
 
 from __future__ import annotations
 
-import copy
 import json
-import random
+import sys
+from pathlib import Path
 
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -19,13 +19,14 @@ from maforge.compiler.expressions import ExpressionSyntaxError, parse_expression
 from maforge.compiler.validate import check_file
 from support import SAMPLES
 
-FUZZ = settings(max_examples=int(__import__("os").environ.get("MAFORGE_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # reliability/ sits beside the package (see test_reliability.py)
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=30,
-)
+# The strategies are shared with the property-based reliability trials (reliability/properties.py).
+from reliability.strategies import YAML_PUNCTUATION, json_values, load_sample, mutate_data, paths  # noqa: E402
+
+FUZZ = settings(max_examples=int(__import__("os").environ.get("MAFORGE_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _check(tmp_path, name: str, content: bytes):
@@ -46,7 +47,7 @@ def test_random_bytes(tmp_path, content):
 
 
 @FUZZ
-@given(content=st.text(alphabet=st.sampled_from(list("abc:-[]{}'\"#&*!|>%@`\t\n ,?~0123456789")), max_size=300))
+@given(content=st.text(alphabet=st.sampled_from(YAML_PUNCTUATION), max_size=300))
 def test_yaml_punctuation_soup(tmp_path, content):
     _check(tmp_path, "soup.yaml", content.encode())
 
@@ -58,20 +59,8 @@ def test_random_structures_as_yaml_and_json(tmp_path, value):
     _check(tmp_path, "value.json", json.dumps(value).encode())
 
 
-_SAMPLE = yaml.safe_load((SAMPLES / "spo-user-profiles.yaml").read_text(encoding="utf-8"))
-
-
-def _paths(node, prefix=()):
-    yield prefix
-    if isinstance(node, dict):
-        for key, child in node.items():
-            yield from _paths(child, (*prefix, key))
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            yield from _paths(child, (*prefix, i))
-
-
-_SAMPLE_PATHS = [p for p in _paths(_SAMPLE) if p]
+_SAMPLE = load_sample()
+_SAMPLE_PATHS = [p for p in paths(_SAMPLE) if p]
 
 
 @FUZZ
@@ -79,20 +68,7 @@ _SAMPLE_PATHS = [p for p in _paths(_SAMPLE) if p]
 def test_mutated_sample_spec(tmp_path, seed, replacement, mutations):
     """Replace or delete parts of the real sample: the schema passes many of these, so
     the model builder and every semantic rule see odd but schema-valid input."""
-    rng = random.Random(seed)
-    data = copy.deepcopy(_SAMPLE)
-    for _ in range(mutations):
-        path = rng.choice(_SAMPLE_PATHS)
-        parent = data
-        try:
-            for key in path[:-1]:
-                parent = parent[key]
-            if rng.random() < 0.5 and isinstance(parent, dict):
-                parent.pop(path[-1], None)
-            else:
-                parent[path[-1]] = copy.deepcopy(replacement)
-        except (KeyError, IndexError, TypeError):
-            continue
+    data = mutate_data(_SAMPLE, _SAMPLE_PATHS, seed, replacement, mutations)
     spec = tmp_path / "mutated.yaml"
     spec.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     (tmp_path / "hr.csv").write_bytes((SAMPLES / "hr.csv").read_bytes())

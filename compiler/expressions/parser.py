@@ -61,17 +61,39 @@ class _Parser:
 
     def or_expr(self) -> Node:
         node = self.and_expr()
-        while self.is_word("or"):
-            token = self.advance()
-            node = Binary(token.offset, "or", node, self.and_expr())
+        chained = 0
+        try:
+            while self.is_word("or"):
+                token = self.advance()
+                chained = self.chain(chained, token)
+                node = Binary(token.offset, "or", node, self.and_expr())
+        finally:
+            self.depth -= chained
         return node
 
     def and_expr(self) -> Node:
         node = self.not_expr()
-        while self.is_word("and"):
-            token = self.advance()
-            node = Binary(token.offset, "and", node, self.not_expr())
+        chained = 0
+        try:
+            while self.is_word("and"):
+                token = self.advance()
+                chained = self.chain(chained, token)
+                node = Binary(token.offset, "and", node, self.not_expr())
+        finally:
+            self.depth -= chained
         return node
+
+    def chain(self, chained: int, token: Token) -> int:
+        """Operators in a row nest the tree (and the generated code) one level each: count
+        them as nesting, so a long chain is refused here and not by Python's compiler."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ExpressionSyntaxError(
+                f"expression nested deeper than {MAX_NESTING} levels: every '{token.value}' in a row counts as one; "
+                "use Join() for long concatenations, or split the flow",
+                token.offset,
+            )
+        return chained + 1
 
     def nested(self) -> None:
         """Refuse runaway nesting before Python's own recursion limit does."""
@@ -102,9 +124,14 @@ class _Parser:
 
     def concat(self) -> Node:
         node = self.unary()
-        while self.current.kind == "OP" and self.current.value == "&":
-            token = self.advance()
-            node = Binary(token.offset, "&", node, self.unary())
+        chained = 0
+        try:
+            while self.current.kind == "OP" and self.current.value == "&":
+                token = self.advance()
+                chained = self.chain(chained, token)
+                node = Binary(token.offset, "&", node, self.unary())
+        finally:
+            self.depth -= chained
         return node
 
     def unary(self) -> Node:
@@ -134,6 +161,9 @@ class _Parser:
             return node
         if token.kind == "NAME":
             name = str(token.value)
+            if name.lower() in ("not", "and", "or"):
+                hint = "put it in parentheses, e.g. [a] & (not [b])" if name.lower() == "not" else f"a value is expected here ('{name}' joins two conditions)"
+                raise ExpressionSyntaxError(f"'{name}' cannot stand here: {hint}", token.offset)
             self.advance()
             if self.current.kind == "LPAREN":
                 return self.call(name, token.offset)

@@ -152,7 +152,7 @@ def RegexReplace(value: Any, pattern: Any, replacement: Any) -> str | None:
     try:
         # .NET and Entra write group references as $1; Python as \1.
         return re.sub(text(pattern) or "", re.sub(r"\$(\d+)", r"\\\1", text(replacement) or ""), source)
-    except re.error as error:
+    except (re.error, OverflowError, RecursionError) as error:  # OverflowError: a{99999999999}
         raise ExpressionValueError(f"RegexReplace: bad regular expression {text(pattern)!r}: {error}") from None
 
 
@@ -161,6 +161,8 @@ def _count(value: Any, name: str) -> int:
         return int(float(value))
     except (TypeError, ValueError):
         raise ExpressionValueError(f"{name}: {value!r} is not a number") from None
+    except OverflowError:  # inf, or a float beyond any count
+        raise ExpressionValueError(f"{name}: {value!r} is not a finite number") from None
 
 
 def Left(value: Any, count: Any) -> str | None:
@@ -224,7 +226,10 @@ def FormatDateTime(value: Any, input_format: Any, output_format: Any) -> str | N
         moment = dt.datetime.strptime(source, _strftime_pattern(text(input_format) or ""))
     except ValueError:
         raise ExpressionValueError(f"FormatDateTime: {source!r} does not match the format {text(input_format)!r}") from None
-    result = moment.strftime(_strftime_pattern(text(output_format) or ""))
+    try:
+        result = moment.strftime(_strftime_pattern(text(output_format) or ""))
+    except ValueError as error:  # a format the C library cannot take (a lone surrogate, …)
+        raise ExpressionValueError(f"FormatDateTime: cannot write the format {text(output_format)!r}: {error}") from None
     return result[:-3] if "fff" in (text(output_format) or "") and result else result
 
 
@@ -244,16 +249,19 @@ def DateAdd(interval: Any, count: Any, date: Any) -> str | None:
     moment, date_only = _parse_iso(source)
     n = _count(count, "DateAdd")
     unit = (text(interval) or "").lower()
-    if unit in ("yyyy", "y"):
-        moment = moment.replace(year=moment.year + n)
-    elif unit == "m":
-        month = moment.month - 1 + n
-        moment = moment.replace(year=moment.year + month // 12, month=month % 12 + 1)
-    else:
-        steps = {"d": dt.timedelta(days=n), "h": dt.timedelta(hours=n), "n": dt.timedelta(minutes=n), "s": dt.timedelta(seconds=n)}
-        if unit not in steps:
-            raise ExpressionValueError(f"DateAdd: unknown interval {text(interval)!r} (yyyy, m, d, h, n, s)")
-        moment = moment + steps[unit]
+    if unit not in ("yyyy", "y", "m", "d", "h", "n", "s"):
+        raise ExpressionValueError(f"DateAdd: unknown interval {text(interval)!r} (yyyy, m, d, h, n, s)")
+    try:
+        if unit in ("yyyy", "y"):
+            moment = moment.replace(year=moment.year + n)
+        elif unit == "m":
+            month = moment.month - 1 + n
+            moment = moment.replace(year=moment.year + month // 12, month=month % 12 + 1)
+        else:
+            moment = moment + {"d": dt.timedelta(days=1), "h": dt.timedelta(hours=1), "n": dt.timedelta(minutes=1), "s": dt.timedelta(seconds=1)}[unit] * n
+    except (OverflowError, ValueError) as error:  # past year 9999 or before year 1, or a day a month lacks
+        why = "outside the years 1 to 9999" if isinstance(error, OverflowError) else str(error)
+        raise ExpressionValueError(f"DateAdd: {source!r} moved by {(text(count) or '')[:30]} {text(interval)} is not a date ({why})") from None
     if date_only:
         return moment.date().isoformat()
     return moment.isoformat().replace("+00:00", "Z")
@@ -271,7 +279,14 @@ def Count(values: Any) -> int:
 
 def RemoveDuplicates(values: Any) -> list[Any] | None:
     items = _values(values)
-    return list(dict.fromkeys(items)) if items else None
+    try:
+        return list(dict.fromkeys(items)) if items else None
+    except TypeError:  # lists or objects from a JSON source: compare them one by one
+        kept: list[Any] = []
+        for item in items:
+            if item not in kept:
+                kept.append(item)
+        return kept
 
 
 def IsPresent(value: Any) -> bool:
