@@ -134,6 +134,10 @@ class EntraState:
         self.identity_header = secrets.token_urlsafe(24)  # App Service's IDENTITY_HEADER
         self.device_codes: dict[str, DeviceCode] = {}
         self.refresh_tokens: dict[str, RefreshGrant] = {}
+        # Emulator-only: every secret that crossed this Entra (tokens and codes it issued,
+        # assertions, passwords and client secrets it received), so a test can grep a run's
+        # files and logs for them (reliability/secrets.py).
+        self.secrets_seen: list[str] = []
         # The stand-in OIDC issuer for federated credentials (GitHub Actions' role).
         self.issuer_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.issuer_kid = uuid.uuid4().hex
@@ -154,6 +158,11 @@ class EntraState:
     def add(self, app: App) -> App:
         self.apps[app.client_id.lower()] = app
         return app
+
+    def remember(self, *values: object) -> None:
+        """Record secrets that crossed the wire (see `secrets_seen`); empty values are skipped."""
+        with self.lock:
+            self.secrets_seen.extend(str(v) for v in values if isinstance(v, str) and v)
 
     def app(self, client_id: str) -> App | None:
         return self.apps.get(client_id.strip().lower())
@@ -198,7 +207,9 @@ def mint_federated_token(emulator, subject: str = FEDERATED_SUBJECT, audience: s
     entra = entra_state(emulator)
     now = int(time.time())
     claims = {"iss": issuer or entra.issuer, "sub": subject, "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime, "jti": str(uuid.uuid4())}
-    return _sign({"alg": "RS256", "typ": "JWT", "kid": entra.issuer_kid}, claims, entra.issuer_key)
+    token = _sign({"alg": "RS256", "typ": "JWT", "kid": entra.issuer_kid}, claims, entra.issuer_key)
+    entra.remember(token)
+    return token
 
 
 def _sign(header: dict, claims: dict, key: rsa.RSAPrivateKey) -> str:
@@ -824,6 +835,7 @@ def token_endpoint(request: Request) -> Response:
         segment = request.match["tenant"]
         tenant = _resolve_tenant(request, segment)
         form = _form(request)
+        entra_state(request.emulator).remember(*(form.get(name) for name in ("client_assertion", "client_secret", "password", "refresh_token", "device_code")))
         grant = form.get("grant_type")
         if not grant:
             raise _missing("grant_type")
@@ -834,6 +846,7 @@ def token_endpoint(request: Request) -> Response:
         body = handler(request, segment, tenant, form)
     except EntraError as problem:
         return _error_response(request, problem)
+    entra_state(request.emulator).remember(body.get("access_token"), body.get("refresh_token"), body.get("id_token"))
     return Response.json(200, body, headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
 
 
@@ -860,6 +873,7 @@ def device_authorization(request: Request) -> Response:
     device_code = secrets.token_urlsafe(96)
     with entra.lock:
         entra.device_codes[device_code] = DeviceCode(device_code, user_code, app.client_id, scope.split(), time.time() + entra.device_code_lifetime)
+    entra.remember(device_code)
     verification_uri = f"{request.emulator.base_url}/_emulator/devicelogin"
     return Response.json(200, {
         "user_code": user_code,
@@ -925,6 +939,7 @@ def _managed_identity_token(request: Request, resource_name: str) -> tuple[dict,
         return _error_response(request, _resource_not_found(request, resource_name))
     entra = entra_state(request.emulator)
     body = _app_only_token(request, entra.managed_identity, "2", resource)
+    entra.remember(body["access_token"])
     return body, resource
 
 
