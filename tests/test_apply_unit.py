@@ -154,3 +154,33 @@ def test_bulk_polling_notices_the_end_of_a_job_late_by_at_most_a_quarter_of_its_
         assert late <= max(2.0, min(0.25 * clock["now"], 60.0)), (job_seconds, late)
         # Polls grow with the log of the duration until the one-minute cap, then one a minute.
         assert clock["polls"] <= 21 + max(0.0, job_seconds - 240) / 60, (job_seconds, clock["polls"])
+
+
+def test_a_job_whose_log_cannot_be_read_is_reported_unknown_not_applied():
+    import pytest
+
+    from maforge.connectors.spo.bulk import BulkError, BulkImporter, BulkUnknown
+
+    class Importer(BulkImporter):
+        deleted: list[str] = []
+
+        def upload(self, name, data):
+            return "https://contoso.sharepoint.com/Shared Documents/maforge-imports/" + name
+
+        def queue(self, property_map, source_uri):
+            return "job-1"
+
+        def wait(self, job_id, **_):
+            return {"State": 4, "Error": 6, "LogFolderUri": "https://contoso.sharepoint.com/Shared Documents/maforge-imports/job-1"}
+
+        def log_files(self, job):
+            return ["/Shared Documents/maforge-imports/job-1/job-1.log"]
+
+        def read_file(self, path):
+            raise BulkError("reading the bulk job's log answered 503", 503)
+
+        def delete_file(self, path):
+            self.deleted.append(path)
+
+    with pytest.raises(BulkUnknown, match="job-1"):
+        Importer(session=None).run([{"IdName": "a@c.com", "CostCenter": "1"}], ["CostCenter"])  # type: ignore[arg-type]

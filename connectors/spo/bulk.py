@@ -154,7 +154,10 @@ class BulkImporter:
     def read_file(self, path: str) -> str:
         site = self.session.connection.spo_url
         answer = self.session.request("GET", f"{site}/_api/web/GetFileByServerRelativeUrl({odata_literal(path)})/$value")
-        return answer.body.decode("utf-8-sig", "replace") if answer.status == 200 else ""
+        if answer.status != 200:
+            # An unread log must not read as an empty one: its failed rows would count as applied.
+            raise BulkError(f"reading the bulk job's log {path} answered {answer.status}", answer.status)
+        return answer.body.decode("utf-8-sig", "replace")
 
     def delete_file(self, path: str) -> None:
         site = self.session.connection.spo_url
@@ -171,12 +174,19 @@ class BulkImporter:
         keep_data = False
         try:
             job_id = self.queue({p: p for p in properties}, source_uri)
-            job = self.wait(job_id)
-            logs = self.log_files(job)  # listed even when clean: they are deleted below
-            state = STATE_NAMES.get(int(job.get("State") or 0), "Unknown")
-            error = ERROR_NAMES.get(int(job.get("Error") or 0), str(job.get("Error")))
-            clean = state == "Succeeded" and error == "NoError"  # nothing in the logs to map back
-            lines = () if clean else tuple(line for path in logs for line in self.read_file(path).splitlines() if line.strip())
+            try:
+                job = self.wait(job_id)
+                logs = self.log_files(job)  # listed even when clean: they are deleted below
+                state = STATE_NAMES.get(int(job.get("State") or 0), "Unknown")
+                error = ERROR_NAMES.get(int(job.get("Error") or 0), str(job.get("Error")))
+                clean = state == "Succeeded" and error == "NoError"  # nothing in the logs to map back
+                lines = () if clean else tuple(line for path in logs for line in self.read_file(path).splitlines() if line.strip())
+            except BulkUnknown:
+                raise
+            except SpoError as error:
+                # The job is queued: what it did (or will do) is unknown, and writing its rows
+                # another way now could race it. The caller reports them unknown, not failed.
+                raise BulkUnknown(f"bulk import job {job_id} was queued, then {error}") from None
             try:
                 self.session.request("POST", f"{self.session.connection.admin_url}{TENANT_API}/DeleteImportProfilePropertiesJob", json_body={"jobId": job_id})
             except SpoError:
