@@ -21,7 +21,12 @@ app = typer.Typer(
     help=(
         "Connector-as-code for Microsoft Identity Manager and SharePoint Online user profiles.\n\n"
         "Describe a MIM \"PowerShell (Microsoft)\" connector in one reviewed YAML file, check it, "
-        "build the MA export and its Python runtime, and plan and apply SharePoint profile changes."
+        "build the MA export and its Python runtime, and plan and apply SharePoint profile changes.\n\n"
+        "Examples:\n\n"
+        "$ maforge init spo.yaml --tenant contoso\n\n"
+        "$ maforge build spo.yaml --out out/spo\n\n"
+        "$ maforge plan spo.yaml --connection connection.json --out plan.json\n\n"
+        "Each command's --help shows its own examples."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -66,8 +71,16 @@ def main_options(
         Optional[bool],
         typer.Option("--version", "-V", help="Print maforge's version and exit.", callback=_version, is_eager=True),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Log every HTTP request (method, URL, status, time, request id, retries and waits) to stderr, secrets redacted."),
+    ] = False,
 ) -> None:
     """maforge: connector-as-code for MIM and SharePoint Online user profiles."""
+    if verbose or "maforge.logs" in sys.modules:  # `build` stays free of logging's import time
+        from maforge.logs import configure_logging
+
+        configure_logging(verbose)
 
 
 @app.command()
@@ -87,6 +100,12 @@ def validate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print problems only, no summary line.")] = False,
 ) -> None:
     """Check specs: JSON Schema, MIM's rules, every problem with its line.
+
+    Examples:
+
+    $ maforge validate samples/spo-user-profiles.yaml
+
+    $ maforge validate specs/*.yaml --env prod --format json
 
     Every problem is printed as FILE:LINE:COL: error|warning: MESSAGE (at /json/pointer),
     all problems of a run at once, then a summary line.
@@ -129,6 +148,12 @@ def build(
     ] = None,
 ) -> None:
     """Compile a spec into the MA export MIM imports, with its scripts and notes.
+
+    Examples:
+
+    $ maforge build samples/spo-user-profiles.yaml --out out/spo
+
+    $ maforge build spo.yaml --env prod --out out/prod
 
     Writes OUT/<ma-name>.xml (Synchronization Service Manager → Management Agents → Import
     Management Agent), OUT/scripts/ with every embedded script, and OUT/README.md with the
@@ -175,6 +200,10 @@ def import_ma(
 ) -> None:
     """Turn an existing MA into a spec you can review, version and build.
 
+    Examples:
+
+    $ maforge import-ma exports/HR.xml --out specs --report
+
     Writes DIR/<ma-name>.yaml and DIR/scripts/ with every embedded script. The spec builds
     back into the same MA: what it cannot model yet is carried verbatim in mim.preserve
     (see --report), so nothing is dropped. Only this MA's own import flows are kept.
@@ -185,7 +214,7 @@ def import_ma(
     from maforge.compiler.importma import import_ma as run_import, planned_spec_name
 
     if not export.is_file():
-        typer.echo(f"maforge import-ma: {export}: no such file", err=True)
+        typer.echo(f"maforge import-ma: {export}: no such file; check the path (an MA export is the XML that Synchronization Service Manager's Export Management Agent writes)", err=True)
         raise typer.Exit(2)
     try:
         target = planned_spec_name(export, mv)
@@ -199,7 +228,7 @@ def import_ma(
     scripts = sum(1 for name in result.files if name.startswith("scripts/"))
     typer.echo(f"wrote {result.spec_path} and {scripts} script{'s' if scripts != 1 else ''}")
     if result.carried:
-        typer.echo(f"{len(result.carried)} part{'s' if len(result.carried) != 1 else ''} of the MA are carried verbatim in mim.preserve" + ("" if report else " (--report lists them)"))
+        typer.echo(f"{len(result.carried)} part{'s' if len(result.carried) != 1 else ''} of the MA {'are' if len(result.carried) != 1 else 'is'} carried verbatim in mim.preserve" + ("" if report else " (--report lists them)"))
     if report:
         for item in result.carried:
             typer.echo(f"  carried  {item.path}: {item.reason}")
@@ -215,6 +244,12 @@ def diff(
     env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment overlay for specs.", metavar="NAME")] = None,
 ) -> None:
     """Compare two MAs by meaning: schema, parameters, scripts, capabilities, rules, run profiles.
+
+    Examples:
+
+    $ maforge diff prod-exports/HR.xml specs/HR.yaml
+
+    $ maforge diff old.xml new.xml --format json
 
     Either side may be an MA export or a spec (built in memory). Layout, attribute order
     and engine state such as export dates are ignored.
@@ -244,6 +279,84 @@ def diff(
     raise typer.Exit(1 if sections else 0)
 
 
+@app.command()
+def report(
+    source: Annotated[Path, typer.Argument(help="A spec (YAML or JSON) or an MA export (.xml).", show_default=False, metavar="SPEC|EXPORT.xml")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML page to write (replaced in one step).", show_default=False, metavar="FILE")],
+    plan_file: Annotated[
+        Optional[Path], typer.Option("--plan", help="Add the summary of a plan saved by `maforge plan --out`.", metavar="PLAN")
+    ] = None,
+    env: Annotated[Optional[str], typer.Option("--env", "-e", help="With a spec: merge this environment overlay first.", metavar="NAME")] = None,
+    mv: Annotated[
+        Optional[Path],
+        typer.Option("--mv", help="With a server configuration file: its MV.xml, where the MA's import flows live.", metavar="MV.xml"),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page that shows a connector at a glance.
+
+    Examples:
+
+    $ maforge report samples/spo-user-profiles.yaml --out report.html
+
+    $ maforge report spo.yaml --env prod --plan plan.json --out prod.html
+
+    $ maforge report prod-exports/HR.xml --out hr.html
+
+    Identity, capabilities (the mask the build computes), schema with anchors
+    and allowed operations, parameters with every secret masked, join and
+    projection rules, the flows of each metaverse attribute (with a filter
+    box), run profiles, the scripts highlighted, what the spec carries
+    verbatim and, with --plan, the plan's summary. A spec is validated as
+    `maforge build` does; an MA export is read as `maforge import-ma` reads it.
+    The page fetches nothing (inline CSS and JS): it works offline and prints.
+
+    Exit status: 0 written, 1 error.
+    """
+    from maforge.atomic import write_text_atomic
+    from maforge.compiler.diagnostics import SpecError
+    from maforge.compiler.loader import UnreadableFile
+    from maforge.compiler.report import ReportError, plan_view, render_html, report_from_export, report_from_spec
+    from maforge.compiler.sources import is_ma_file
+    from maforge.compiler.validate import UnknownEnvironment
+    from maforge.connectors.sync.plan import PlanError
+
+    def fail(message: str) -> typer.Exit:
+        typer.echo(f"maforge report: {message}", err=True)
+        return typer.Exit(1)
+
+    if not source.is_file():
+        raise fail(f"{source}: no such file — check the path: give a spec (.yaml) or an MA export (.xml)")
+    if is_ma_file(source) and env is not None:
+        raise fail("--env applies to specs, not to an MA export — leave it out")
+    if mv is not None and not is_ma_file(source):
+        raise fail("--mv applies to a server configuration file, not to a spec — leave it out")
+    try:
+        if is_ma_file(source):
+            page = report_from_export(source, mv, str(source))
+        else:
+            page = report_from_spec(source, env, str(source))
+        if plan_file is not None:
+            page.plan = plan_view(plan_file, page.title, str(plan_file))
+        html = render_html(page)
+    except ReportError as error:
+        raise fail(str(error)) from None
+    except (UnreadableFile, UnknownEnvironment) as error:
+        raise fail(f"{error} — check the file and the --env name") from None
+    except SpecError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.format(), err=True)
+        raise fail(f"{source} is invalid; nothing was written — fix the problems above (maforge validate {source} lists them), then run maforge report again") from None
+    except PlanError as error:
+        text = str(error)
+        raise fail(text if "maforge plan --out" in text else f"{text} — give a plan saved by `maforge plan --out`") from None
+    try:
+        # A page with a plan holds profile data: the owner's only, like the plan itself.
+        write_text_atomic(out, html, mode=0o600 if plan_file is not None else 0o644)
+    except OSError as error:
+        raise fail(f"cannot write {out}: {error.strerror or error} — choose another --out path") from None
+    typer.echo(f"wrote {out}")
+
+
 class ThrottleName(str, enum.Enum):
     none = "none"
     spo = "spo"
@@ -268,6 +381,10 @@ def emulator(
     bulk_job_seconds: Annotated[float, typer.Option("--bulk-job-seconds", help="How long a bulk import job waits in the queue before it runs.", min=0)] = 2.0,
 ) -> None:
     """Run a local SharePoint Online and Entra ID that speak the real wire protocols.
+
+    Examples:
+
+    $ maforge emulator --profiles 1000 --state-dir .emulator > connection.json
 
     Serves HTTPS on 127.0.0.1 with a CA it generates, prints one JSON line with everything a
     client needs (spo_url, admin_url, graph_url, authority, tenant, tenant_id, ca_bundle,
@@ -304,6 +421,12 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
 ) -> None:
     """Write a commented starter spec that validates.
+
+    Examples:
+
+    $ maforge init spo.yaml --tenant contoso
+
+    $ maforge init flatfile.yaml --type powershell
 
     With --type powershell it also writes starter script files beside the spec.
     Existing files are never overwritten without --force.
@@ -346,7 +469,7 @@ def _load_model(spec: Path, env: str | None, command: str):  # -> ConnectorSpec
     except SpecError as error:
         for diagnostic in error.diagnostics:
             typer.echo(diagnostic.format(), err=True)
-        typer.echo(f"maforge {command}: {spec} is invalid; nothing was written", err=True)
+        typer.echo(f"maforge {command}: {spec} is invalid; nothing was written; fix the problems above (`maforge validate {spec}` lists them all)", err=True)
         raise typer.Exit(1) from None
     for warning in warnings:
         typer.echo(warning.format(), err=True)
@@ -376,19 +499,25 @@ def import_(
 ) -> None:
     """Read the managed properties of every SharePoint profile into a local snapshot.
 
+    Examples:
+
+    $ maforge import spo.yaml --connection connection.json --out .maforge
+
+    $ maforge import spo.yaml --connection connection.json --delta
+
     The snapshot (OUT/snapshot.jsonl, format in connectors/sync/snapshot.py) is what
     `maforge plan --refresh=false` diffs against. It replaces the old one only after a
     complete run, so a delta watermark is never saved for a partial import.
     """
     from maforge.connectors.sync.commands import open_session, run_import
-    from maforge.connectors.sync.errors import RUN_ERRORS
+    from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
 
     book = _rule_book(spec, env, "import")
     try:
         with open_session(book, _need(connection, "import")) as session:
             snapshot = run_import(book, session, out, delta=delta)
     except RUN_ERRORS as error:
-        typer.echo(f"maforge import: {error}", err=True)
+        typer.echo(f"maforge import: {describe_failure(error)}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"imported {len(snapshot.profiles)} profiles into {out / 'snapshot.jsonl'}")
 
@@ -407,13 +536,19 @@ def plan(
 ) -> None:
     """Show what apply would change in SharePoint profiles, per profile and property.
 
+    Examples:
+
+    $ maforge plan spo.yaml --connection connection.json --out plan.json
+
+    $ maforge plan spo.yaml --refresh=false --detailed-exitcode
+
     Exit status: 0 no changes (or changes without --detailed-exitcode), 2 changes with
     --detailed-exitcode, 1 error or, with --expect-no-changes, any change.
     """
     import json
 
     from maforge.connectors.sync.commands import open_session, plan_exit_code, run_plan
-    from maforge.connectors.sync.errors import RUN_ERRORS
+    from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
     from maforge.connectors.sync.plan import save_plan
     from maforge.connectors.sync.planrender import render_text
 
@@ -428,7 +563,7 @@ def plan(
         if out is not None:
             save_plan(result, out)
     except RUN_ERRORS as error:
-        typer.echo(f"maforge plan: {error}", err=True)
+        typer.echo(f"maforge plan: {describe_failure(error)}", err=True)
         raise typer.Exit(1) from None
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
@@ -457,23 +592,43 @@ def apply(
         ),
     ] = AutoMode.auto,
     snapshot: Annotated[Path, typer.Option("--state", help="Where the import snapshot is (updated with what apply wrote) and, with a spec, the plan, its journal and results.", metavar="DIR")] = Path(".maforge"),
+    spec: Annotated[
+        Optional[Path], typer.Option("--spec", help="With a saved plan: refuse it unless it was made from this spec (and --env).", metavar="SPEC")
+    ] = None,
     env: EnvOption = None,
 ) -> None:
     """Apply exactly a saved plan (or, given a spec, a plan made now and approved).
+
+    Examples:
+
+    $ maforge apply plan.json --connection connection.json
+
+    $ maforge apply spo.yaml --connection connection.json --auto-approve
 
     A property whose value changed since the plan is reported stale and left alone (unless
     --refresh). Killed and run again, apply finishes the plan without writing anything twice.
     Exit status: 0 all applied (or nothing to do), 1 anything failed, stale, refused or declined.
     """
     from maforge.connectors.sync.commands import open_session, run_apply, run_plan
-    from maforge.connectors.sync.errors import RUN_ERRORS
+    from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
     from maforge.connectors.sync.plan import looks_like_plan, save_plan
     from maforge.connectors.sync.planrender import render_text
 
     plan_file = target
+    expected_spec = None
     try:
+        if spec is not None and looks_like_plan(target):
+            expected_spec = _rule_book(spec, env, "apply").spec_hash
+        if not looks_like_plan(target) and _damaged_plan(target):
+            typer.echo(
+                f"maforge apply: {target}: neither a plan (no \"format_version\" at its start) nor a spec (no \"apiVersion\"): "
+                "a damaged or cut-short plan? Make a new one with `maforge plan --out`",
+                err=True,
+            )
+            raise typer.Exit(1)
         if not looks_like_plan(target):
             book = _rule_book(target, env, "apply")
+            expected_spec = book.spec_hash
             with open_session(book, _need(connection, "apply")) as session:
                 fresh = run_plan(book, target.parent, session, refresh=True)
             typer.echo(render_text(fresh, color=sys.stdout.isatty()), nl=False)
@@ -490,12 +645,25 @@ def apply(
             save_plan(fresh, plan_file)
             journal = journal or snapshot / f"apply-plan.{fresh.created_at.replace(':', '')}.journal"
         with open_session(None, _need(connection, "apply")) as session:
-            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, check_prior=check_prior.value, state_dir=snapshot)
+            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, check_prior=check_prior.value, state_dir=snapshot, spec_hash=expected_spec)
     except RUN_ERRORS as error:
-        typer.echo(f"maforge apply: {error}", err=True)
+        typer.echo(f"maforge apply: {describe_failure(error)}", err=True)
         raise typer.Exit(1) from None
     typer.echo(outcome.summary())
     raise typer.Exit(0 if outcome.ok else 1)
+
+
+def _damaged_plan(target: Path) -> bool:
+    """A .json file that is empty, or a JSON object with neither a plan's format_version (at
+    its start) nor a spec's apiVersion: most likely a plan cut short or edited by hand."""
+    if target.suffix.lower() != ".json":
+        return False
+    try:
+        with open(target, "rb") as handle:
+            content = handle.read(16 * 1024 * 1024).strip()
+    except OSError:
+        return False
+    return (not content or content.startswith(b"{")) and b'"apiVersion"' not in content
 
 
 @app.command()
@@ -509,11 +677,15 @@ def preview(
 ) -> None:
     """What one user would get, flow by flow, without writing anything.
 
+    Examples:
+
+    $ maforge preview spo.yaml --user adele.vance@contoso.onmicrosoft.com --connection connection.json
+
     Shows the source rows, the metaverse values they give, and per export flow its result
     and what it would do to the profile. Exit status: 0 shown, 1 error or unknown user.
     """
     from maforge.connectors.sync.commands import open_session, run_preview
-    from maforge.connectors.sync.errors import RUN_ERRORS
+    from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
     from maforge.connectors.sync.planrender import render_preview
 
     book = _rule_book(spec, env, "preview")
@@ -525,11 +697,58 @@ def preview(
             if session is not None:
                 session.close()
     except RUN_ERRORS as error:
-        typer.echo(f"maforge preview: {error}", err=True)
+        typer.echo(f"maforge preview: {describe_failure(error)}", err=True)
         raise typer.Exit(1) from None
     typer.echo(render_preview(shown), nl=False)
     if shown.account is None:
         raise typer.Exit(1)
+
+
+@app.command("schema-docs")
+def schema_docs(
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the reference here instead of printing it.", metavar="FILE")] = None,
+    check: Annotated[
+        Optional[Path], typer.Option("--check", help="Write nothing; exit 1 if FILE differs from what the schema gives now.", metavar="FILE")
+    ] = None,
+) -> None:
+    """The spec reference, generated from schemas/connector.schema.json.
+
+    Examples:
+
+    $ maforge schema-docs --out docs/reference/spec.md
+
+    $ maforge schema-docs --check docs/reference/spec.md
+
+    The schema is the single source of truth, so the reference is rendered from it and never
+    written by hand; --check is the CI guard that the committed page is current.
+    Exit status: 0 written or current, 1 stale or unwritable.
+    """
+    from maforge.compiler.schemadocs import render
+    from maforge.schemas import load_schema
+
+    text = render(load_schema("connector"))
+    if check is not None:
+        try:
+            current = check.read_text(encoding="utf-8")
+        except OSError as error:
+            typer.echo(f"maforge schema-docs: cannot read {check} ({error.strerror or error}); write it with: maforge schema-docs --out {check}", err=True)
+            raise typer.Exit(1) from None
+        if current.replace("\r\n", "\n") != text:
+            typer.echo(f"maforge schema-docs: {check} is stale: the schema changed since it was written; run: maforge schema-docs --out {check}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{check} is current")
+        return
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    from maforge.atomic import write_text_atomic
+
+    try:
+        write_text_atomic(out, text)
+    except OSError as error:
+        typer.echo(f"maforge schema-docs: cannot write {out} ({error.strerror or error}); choose another --out", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {out}")
 
 
 def main() -> None:

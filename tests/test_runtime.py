@@ -585,3 +585,25 @@ def test_auto_does_not_read_profiles_whose_changes_all_go_to_the_bulk_job(emulat
     assert len(after["bulk_jobs"]) == len(before["bulk_jobs"]) + 1
     assert all(job["seconds"] >= 0.2 for job in after["bulk_jobs"])
     assert {(w.account.lower(), w.property) for w in emu.state.writes if w.via == "bulk"} >= {(a.lower(), "CostCenter") for a in accounts}
+
+
+def test_a_plan_made_from_another_spec_is_refused_before_any_write(cli, emulator, tmp_path, book):
+    import shutil
+
+    plan = _plan(book, emulator, tmp_path)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    # The same connector, edited since the plan: another spec, another hash.
+    for name in ("spo-user-profiles.yaml", "hr.csv"):
+        shutil.copy(SAMPLES / name, tmp_path / name)
+    edited = tmp_path / "spo-user-profiles.yaml"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n# reviewed again\n", encoding="utf-8")
+    assert RuleBook.from_spec(load_spec(edited)[0]).spec_hash != book.spec_hash
+    start = len(emulator.state.writes)
+    refused = cli("apply", str(path), "--connection", str(connection_file(emulator, tmp_path)), "--spec", str(edited), "--state", str(tmp_path / "state"))
+    assert refused.exit_code == 1 and "made from spec" in refused.output and "make a new plan" in refused.output
+    assert len(emulator.state.writes) == start
+    # The spec it was made from passes the same check.
+    accepted = cli("apply", str(path), "--connection", str(connection_file(emulator, tmp_path)), "--spec", str(SAMPLE), "--state", str(tmp_path / "state"))
+    assert accepted.exit_code == 0, accepted.output
+    assert len(emulator.state.writes) - start == plan.change_count

@@ -9,6 +9,7 @@ concurrency. This is where a 429 is retried.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -27,8 +28,11 @@ from .auth import AuthError, Credential, TrustingSession, credential_for, http_s
 from .batch import BatchPart, BatchResult, build_batch, parse_batch
 from .connection import Connection
 
-RETRYABLE_STATUS = {429, 503, 504}  # throttling and "busy": safe to repeat any call
-TRANSIENT_STATUS = {500, 502}  # repeat only operations that are safe to repeat
+LOG = logging.getLogger("maforge.http")  # `--verbose`: every request (maforge/logs.py redacts)
+RETRYABLE_STATUS = {429, 503}  # throttling and "busy": refused before the work, safe to repeat any call
+# Repeat only operations that are safe to repeat: the server may have done the work (a 504 is a
+# gateway that stopped waiting for SharePoint, not SharePoint refusing the request).
+TRANSIENT_STATUS = {500, 502, 504}
 MAX_BATCH = 100
 
 
@@ -85,7 +89,7 @@ them all, so our window never ends before the server's and needs no stretch. Oth
     fewer calls remain than this client expects, the rest are spread until the reset; at zero
     everyone waits for the reset."""
 
-    SLACK = 0.02  # seconds added to the window: timer granularity, and Reset's whole seconds
+    SLACK = 0.005  # seconds added to the window for timer granularity
     MAX_LOOKS = 400  # re-checks of the window before a request goes anyway (0.25 s each at most)
 
     def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -252,6 +256,7 @@ class SpoSession:
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(concurrency, 4), max_retries=0)
         self.http.mount("https://", adapter)
         self.http.headers["User-Agent"] = user_agent(company)
+        self.http.hooks["response"].append(_log_exchange)  # msal's token requests too: same session
         self.credential = credential or credential_for(connection, http=self.http)
         self.retry = retry or RetryPolicy()
         self.concurrency = max(1, concurrency)
@@ -297,15 +302,17 @@ class SpoSession:
         safe_to_repeat: bool = True,
         calls: int = 1,
     ) -> Answer:
-        """Send one request with retries. 429/503/504 are always retried after Retry-After
-        (the server did not do the work); 500/502, resets and time-outs only when
+        """Send one request with retries. 429/503 are always retried after Retry-After
+        (the server did not do the work); 500/502/504, resets and time-outs only when
         ``safe_to_repeat`` (the server may have done it)."""
         attempt = 0
         paced = budgeted(url)
         while True:
             attempt += 1
             if paced:
-                self.pacer.wait(calls)
+                paced_for = self.pacer.wait(calls)
+                if paced_for >= 0.01 and LOG.isEnabledFor(logging.INFO):
+                    LOG.info("%s %s: waited %.0f ms for the tenant's call budget (%d call%s)", method, url, paced_for * 1000, calls, "s" if calls != 1 else "")
             self.stats.add(calls=calls, http_requests=1)
             try:
                 try:
@@ -324,10 +331,13 @@ class SpoSession:
                         self.pacer.answered()
             except (requests.ConnectionError, requests.Timeout) as error:
                 self.stats.add(faults=1)
+                LOG.info("%s %s: no answer (%s), attempt %d of %d", method, url, type(error).__name__, attempt, self.retry.max_attempts)
                 if not safe_to_repeat or attempt >= self.retry.max_attempts:
                     raise SpoError(f"{method} {url}: no answer ({type(error).__name__}); not retried" if not safe_to_repeat else f"{method} {url}: no answer after {attempt} attempts") from None
                 self.stats.add(retries=1)
-                self._spend(self._backoff(attempt))
+                backoff = self._backoff(attempt)
+                LOG.info("%s %s: retry %d of %d in %.0f ms (back-off)", method, url, attempt, self.retry.max_attempts - 1, backoff * 1000)
+                self._spend(backoff)
                 continue
             request_id = response.headers.get("SPRequestGuid") or response.headers.get("request-id")
             if response.status_code in RETRYABLE_STATUS or (response.status_code in TRANSIENT_STATUS and safe_to_repeat):
@@ -337,14 +347,16 @@ class SpoSession:
                     self.stats.add(faults=1)
                 if attempt >= self.retry.max_attempts:
                     raise _error(method, url, response, request_id, f"still {response.status_code} after {attempt} attempts")
-                wait = self._retry_after(response) if response.status_code in (429, 503) else None
-                wait = wait if wait is not None else self._backoff(attempt)
+                told = self._retry_after(response) if response.status_code in (429, 503) else None
+                wait = told if told is not None else self._backoff(attempt)
                 if response.status_code == 429 and paced:
                     self.pacer.hold(wait)
+                LOG.info("%s %s: %d, retry %d of %d in %.0f ms (%s)", method, url, response.status_code, attempt, self.retry.max_attempts - 1, wait * 1000, "back-off" if told is None else "Retry-After")
                 self.stats.add(retries=1)
                 self._spend(wait)
                 continue
             if response.status_code == 401 and attempt == 1 and "expired" in response.text.lower():
+                LOG.info("%s %s: the token expired; signing in again", method, url)
                 continue  # msal renews an expired token on the next token() call
             return Answer(response.status_code, response.headers, response.content, request_id)
 
@@ -408,6 +420,7 @@ class SpoSession:
                         results[index] = result
             pending = retry_later
             if pending:
+                LOG.info("POST %s/_api/$batch: %d part%s throttled, sent again in %.0f ms", site_url, len(pending), "s" if len(pending) != 1 else "", wait * 1000)
                 self.pacer.hold(wait)
                 self.stats.add(retries=len(pending))
                 self._spend(wait)
@@ -428,6 +441,26 @@ class SpoSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _log_exchange(response: requests.Response, *args: object, **kwargs: object) -> None:
+    """A requests response hook: one line per HTTP exchange, sign-in included. Method, URL,
+    status, time to the answer's headers, and the ids to quote to Microsoft; never a body or
+    a header value (the formatter in maforge/logs.py redacts what a URL may carry)."""
+    if not LOG.isEnabledFor(logging.INFO):
+        return
+    request = response.request
+    sent = request.headers.get("client-request-id") if request is not None else None
+    answered = response.headers.get("SPRequestGuid") or response.headers.get("request-id") or response.headers.get("x-ms-request-id")
+    ids = "; ".join(f"{name} {value}" for name, value in (("request id", answered), ("client-request-id", sent)) if value)
+    LOG.info(
+        "%s %s -> %d in %.0f ms%s",
+        request.method if request is not None else "?",
+        request.url if request is not None else response.url,
+        response.status_code,
+        response.elapsed.total_seconds() * 1000,
+        f" ({ids})" if ids else "",
+    )
 
 
 def _error(method: str, url: str, response: requests.Response, request_id: str | None, prefix: str) -> SpoError:

@@ -64,9 +64,15 @@ class ApplyResult:
         return f"Apply: {self.applied} applied, {self.already} already applied, {self.stale} stale, {self.failed} failed, {self.missing} on missing profiles"
 
 
-def check_guards(plan: Plan, *, tenant: str, max_changes: int | None, protected: Iterable[str] = ()) -> None:
+def check_guards(plan: Plan, *, tenant: str, max_changes: int | None, protected: Iterable[str] = (), spec_hash: str | None = None) -> None:
+    """Refuse a plan before anything is written: another tenant, another spec (when the
+    caller knows which spec it runs: a built package always does), too many changes, or
+    protected properties."""
     if plan.tenant != tenant:
         raise ApplyRefused(f"the plan is for tenant {plan.tenant!r}, the connection is to {tenant!r}")
+    if spec_hash and plan.spec_hash != spec_hash:
+        made_from = f"spec {plan.spec_hash[:12]}…" if plan.spec_hash else "no recorded spec"
+        raise ApplyRefused(f"the plan was made from {made_from}, not from this spec ({spec_hash[:12]}…, environment overlay included); make a new plan with `maforge plan --out`")
     if max_changes is not None and plan.change_count > max_changes:
         raise ApplyRefused(f"the plan changes {plan.change_count} properties, more than --max-changes {max_changes}; review it, then raise the limit")
     protected_set = {p.lower() for p in protected}
@@ -92,7 +98,8 @@ class Journal:
                 if entry.get("plan") == self.key:
                     self.done.add((entry["account"].lower(), entry["property"]))
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(path, "a", encoding="utf-8")
+        # Owner-only, like the plan and results beside it: they name every profile changed.
+        self._handle = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a", encoding="utf-8")
         if path.stat().st_size and not path.read_bytes().endswith(b"\n"):
             self._handle.write("\n")  # end a line a kill cut short, so the next entry stays whole
 
@@ -139,6 +146,7 @@ def apply_plan(
     bulk_threshold: int = BULK_THRESHOLD,
     bulk_importer: BulkImporter | None = None,
     check_prior: str = "auto",
+    spec_hash: str | None = None,
 ) -> ApplyResult:
     """Apply ``plan``. With ``replan_stale`` a property changed since the plan is re-planned
     against its value now (the planned value still wins) instead of being reported stale.
@@ -147,10 +155,11 @@ def apply_plan(
     ``bulk_threshold`` of them, "always" whenever there are any, "never" not at all. Writes
     the bulk job refuses or fails fall back to PeopleManager calls.
 
-    ``check_prior``: "always", "auto" or "never" (see the module's docstring)."""
+    ``check_prior``: "always", "auto" or "never" (see the module's docstring). ``spec_hash``:
+    the spec the caller runs; a plan made from another is refused."""
     if check_prior not in ("always", "auto", "never"):
         raise ValueError(f"check_prior must be always, auto or never, not {check_prior!r}")
-    check_guards(plan, tenant=session.connection.tenant, max_changes=max_changes, protected=(*protected, *plan.protected))
+    check_guards(plan, tenant=session.connection.tenant, max_changes=max_changes, protected=(*protected, *plan.protected), spec_hash=spec_hash)
     multi = set(plan.multi_valued)
     people = PeopleClient(session, multi)
     journal = Journal(journal_path, plan)
@@ -176,7 +185,13 @@ def apply_plan(
             result.failed += len(failed)
 
     def per_user(pending: list[Pending]) -> None:
-        answers = people.set_many([w for _p, _c, w, _o in pending]) if pending else []
+        try:
+            answers = people.set_many([w for _p, _c, w, _o in pending]) if pending else []
+        except SpoError as error:
+            # No answer after the session's retries, or its wait budget ran out: parts of an
+            # earlier round may have landed. Reported, not journalled: a re-run checks them.
+            settle([], [(item, f"outcome unknown, not journalled: {error}; run the same apply again") for item in pending])
+            return
         done = [item for item, answer in zip(pending, answers) if 200 <= answer.status < 300]
         failed = [(item, f"HTTP {answer.status}: {_error_text(answer.body)}") for item, answer in zip(pending, answers) if not 200 <= answer.status < 300]
         settle(done, failed)
@@ -257,7 +272,7 @@ def apply_plan(
     if results_path is not None:
         # One profile per line: greppable, and written by json's C encoder (indent= is not).
         lines = ",\n".join(json.dumps(entry, ensure_ascii=False) for entry in result.profiles)
-        write_text_atomic(results_path, f'{{"summary": {json.dumps(result.summary(), ensure_ascii=False)},\n"profiles": [\n{lines}\n]}}\n')
+        write_text_atomic(results_path, f'{{"summary": {json.dumps(result.summary(), ensure_ascii=False)},\n"profiles": [\n{lines}\n]}}\n', mode=0o600)
     return result
 
 

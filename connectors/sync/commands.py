@@ -10,7 +10,7 @@ from maforge.connectors.spo.connection import Connection
 from maforge.connectors.spo.people import PeopleClient, claims
 from maforge.connectors.spo.session import SpoSession
 
-from .applier import ApplyResult, apply_plan
+from .applier import ApplyRefused, ApplyResult, apply_plan
 from .metaverse import build_metaverse
 from .plan import Plan, PlanError, load_plan
 from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, preview_user
@@ -91,21 +91,26 @@ def run_apply(
     bulk: str = "auto",
     check_prior: str = "auto",
     state_dir: Path | None = DEFAULT_STATE_DIR,
+    spec_hash: str | None = None,
 ) -> ApplyResult:
     """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default;
     an import snapshot in ``state_dir`` is updated with what was written."""
     plan = load_plan(plan_path)
-    result = apply_plan(
-        plan,
-        session,
-        journal_path=journal or plan_path.with_name(plan_path.name + ".journal"),
-        results_path=results or plan_path.with_name(plan_path.name + ".results.json"),
-        max_changes=max_changes,
-        protected=protected,
-        replan_stale=replan_stale,
-        bulk=bulk,
-        check_prior=check_prior,
-    )
+    try:
+        result = apply_plan(
+            plan,
+            session,
+            journal_path=journal or plan_path.with_name(plan_path.name + ".journal"),
+            results_path=results or plan_path.with_name(plan_path.name + ".results.json"),
+            max_changes=max_changes,
+            protected=protected,
+            replan_stale=replan_stale,
+            bulk=bulk,
+            check_prior=check_prior,
+            spec_hash=spec_hash,
+        )
+    except ApplyRefused as refused:  # name the plan a guard refused, as every plan error does
+        raise ApplyRefused(f"{plan_path}: {refused}") from None
     if state_dir is not None and (state_dir / SNAPSHOT_FILE).exists():
         record_applied(state_dir / SNAPSHOT_FILE, plan.tenant, applied_values(plan, result))
     return result

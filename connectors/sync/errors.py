@@ -24,3 +24,33 @@ RUN_ERRORS: tuple[type[Exception], ...] = (
     SourceError,
     OSError,
 )
+
+
+# What to do next, per kind of failure: every error a command reports ends with a next step.
+NEXT_STEPS: tuple[tuple[type[Exception], str], ...] = (
+    (AuthError, "check the credentials the connection file names (certificate, AZURE_* variables) and run again with --verbose to see the sign-in requests"),
+    (ConnectionError_, "fix the connection file: it holds the keys `maforge emulator` prints (see docs/troubleshooting.md)"),
+    (SpoError, "run again with --verbose to see each request and its request id; a finished apply's journal keeps what was done"),
+    (ApplyRefused, "nothing was written; make a new plan with `maforge plan --out` or use the connection the plan was made for"),
+    (PlanError, "make a new plan with `maforge plan --out`"),
+    (RuleBookError, "build the connector again with `maforge build`"),
+    (SnapshotError, "run a full `maforge import SPEC` first"),
+    (SourceError, "fix the source file or the spec's `sources` entry it names"),
+    (OSError, "check the path and its permissions"),
+)
+_HAS_NEXT_STEP = ("run ", "make ", "give ", "pass ", "fix ", "use ", "check ", "start ", "choose ", "confirm ", "raise ", "review ", "build ", "wait ", "add ", "remove ", "write ")
+
+
+def describe_failure(error: Exception) -> str:
+    """The error's message, ending with the next step to take (unless it names one already)."""
+    message = str(error).rstrip(". ")
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        message = f"{error.filename}: {error.strerror}"
+    lowered = message.lower()
+    tail = lowered.rsplit(";", 1)[-1] if ";" in lowered else lowered[-120:]
+    if any(marker in tail for marker in _HAS_NEXT_STEP):
+        return message
+    for kind, step in NEXT_STEPS:
+        if isinstance(error, kind):
+            return f"{message}; {step}"
+    return message

@@ -93,8 +93,9 @@ class Plan:
     def from_json(cls, data: Any, where: str = "plan") -> Plan:
         if not isinstance(data, dict) or "format_version" not in data:
             raise PlanError(f"{where}: not a maforge plan (no format_version)")
-        if data["format_version"] != FORMAT_VERSION:
-            raise PlanError(f"{where}: plan format {data['format_version']}, this maforge reads {FORMAT_VERSION}; plan again with this version")
+        if type(data["format_version"]) is not int or data["format_version"] != FORMAT_VERSION:
+            shown = json.dumps(data["format_version"], ensure_ascii=False, default=str)[:40]
+            raise PlanError(f"{where}: plan format {shown}, this maforge reads {FORMAT_VERSION}; plan again with this version")
         try:
             profiles = [
                 ProfileChange(p["account"], p.get("origin", ""), tuple(PropertyChange(c["property"], c["action"], c.get("before"), c.get("after")) for c in p["changes"]))
@@ -133,16 +134,26 @@ def looks_like_plan(path: Path) -> bool:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    write_text_atomic(path, json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\n")
+    write_text_atomic(path, json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\n", mode=0o600)  # profile data: the owner's only
 
 
 def load_plan(path: Path) -> Plan:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except OSError as error:
         raise PlanError(f"{path}: cannot read the plan ({error.strerror or error})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise PlanError(f"{path}:{line}:{column}: not a plan: the file is not UTF-8 (byte 0x{raw[error.start]:02x}); make a new one with `maforge plan --out`") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as error:
         raise PlanError(f"{path}:{error.lineno}:{error.colno}: not JSON: {error.msg}") from None
+    except RecursionError:
+        raise PlanError(f"{path}: not a plan: JSON nested too deeply; make a new one with `maforge plan --out`") from None
     if isinstance(data, dict) and data.get("format_version") == FORMAT_VERSION:
         _check_schema(data, path)
     return Plan.from_json(data, str(path))

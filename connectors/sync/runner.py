@@ -21,13 +21,29 @@ from .rulebook import RuleBook, RuleBookError
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Run this maforge connector: import SharePoint profiles, plan changes, apply a plan.")
+    verbose_help = "Log every HTTP request (method, URL, status, time, request id, retries and waits) to stderr, secrets redacted."
+    examples = (
+        "examples:\n"
+        f"  {prog} import --connection connection.json\n"
+        f"  {prog} plan --connection connection.json --sources-dir data --out plan.json\n"
+        f"  {prog} apply plan.json --connection connection.json"
+    )
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Run this maforge connector: import SharePoint profiles, plan changes, apply a plan.", epilog=examples, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help=verbose_help)
+    # Also accepted after the command (`import --verbose`); SUPPRESS keeps the global value.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=verbose_help)
     commands = parser.add_subparsers(dest="command", required=True)
-    imp = commands.add_parser("import", help="Read the managed properties of every profile into a local snapshot.")
+    def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=help_text, description=help_text, epilog=f"example:\n  {prog} {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    imp = command("import", "Read the managed properties of every profile into a local snapshot.", "import --connection connection.json --out .maforge")
     imp.add_argument("--connection", type=Path, required=True, metavar="FILE", help="Connection file (as `maforge emulator` prints, or for a real tenant).")
     imp.add_argument("--delta", action="store_true", help="Re-read only the users Graph reports changed since the last import.")
     imp.add_argument("--out", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help=f"Folder of the snapshot ({SNAPSHOT_FILE}); default .maforge.")
-    plan = commands.add_parser("plan", help="Show what apply would change; --out saves the plan.")
+    plan = command("plan", "Show what apply would change; --out saves the plan.", "plan --refresh=false --sources-dir data --detailed-exitcode")
     plan.add_argument("--connection", type=Path, metavar="FILE")
     plan.add_argument("--refresh", choices=("true", "false"), default="true", help="false: plan against the last import snapshot instead of reading SharePoint.")
     plan.add_argument("--snapshot", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help="Folder of the import snapshot (with --refresh=false).")
@@ -36,7 +52,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.add_argument("--detailed-exitcode", action="store_true", help="Exit 2 when there are changes.")
     plan.add_argument("--expect-no-changes", action="store_true", help="Any change is an error (exit 1): a drift gate for CI.")
-    apply = commands.add_parser("apply", help="Apply a saved plan, and nothing else.")
+    apply = command("apply", "Apply a saved plan, and nothing else.", "apply plan.json --connection connection.json --check-prior always")
     apply.add_argument("plan", type=Path, metavar="PLAN")
     apply.add_argument("--connection", type=Path, required=True, metavar="FILE")
     apply.add_argument("--max-changes", type=int, metavar="N", help="Refuse a plan with more property changes than N.")
@@ -50,13 +66,19 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _fail(prog: str, message: object) -> NoReturn:
-    print(f"{prog}: {message}", file=sys.stderr)
+    from .errors import describe_failure
+
+    print(f"{prog}: {describe_failure(message) if isinstance(message, Exception) else message}", file=sys.stderr)
     raise SystemExit(1)
 
 
 def main(package_dir: Path, argv: list[str] | None = None) -> None:
     prog = f"python -m {package_dir.name}"
     args = _parser(prog).parse_args(argv)
+    if args.verbose:
+        from maforge.logs import configure_logging
+
+        configure_logging(True)
     try:
         book = RuleBook.from_package(package_dir)
     except RuleBookError as error:
@@ -80,7 +102,7 @@ def main(package_dir: Path, argv: list[str] | None = None) -> None:
             sys.stdout.write(json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\n" if args.format == "json" else render_text(plan))
             raise SystemExit(plan_exit_code(plan, args.detailed_exitcode, args.expect_no_changes))
         with open_session(book, args.connection) as session:
-            result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results, replan_stale=args.refresh, bulk=args.bulk, check_prior=args.check_prior, state_dir=args.state)
+            result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results, replan_stale=args.refresh, bulk=args.bulk, check_prior=args.check_prior, state_dir=args.state, spec_hash=book.spec_hash or None)
         print(result.summary())
         raise SystemExit(0 if result.ok else 1)
     except RUN_ERRORS as error:
