@@ -87,7 +87,10 @@ class Connection:
         except OSError as error:
             raise ConnectionError_(f"{path}: cannot read the connection file ({error.strerror or error})") from None
         try:
-            data = json.loads(text.splitlines()[0] if text else "")
+            try:  # a JSON object written over several lines (a hand-written file for a real tenant)
+                data = json.loads(text)
+            except json.JSONDecodeError:  # the emulator's line, perhaps followed by more output
+                data = json.loads(text.splitlines()[0] if text else "")
         except (json.JSONDecodeError, IndexError):
             raise ConnectionError_(f"{path}: not a connection file (expected one JSON object, as `maforge emulator` prints)") from None
         if not isinstance(data, dict):
