@@ -90,18 +90,23 @@ def _maforge_apply(folder: Path, connection: dict, name: str, accounts: list[str
     ])
     save_plan(plan, folder / f"{name}.json")
     time.sleep(1.1)  # an empty budget window for each contender
+    seconds, before, after = timed_apply(folder, connection, folder / f"{name}.json", "--bulk", "never", "--check-prior", check_prior)
+    return {"seconds": seconds, "calls": after["calls"] - before["calls"], "throttled": after["throttled"] - before["throttled"]}
+
+
+def timed_apply(folder: Path, connection: dict, plan_file: Path, *options: str) -> tuple[float, dict, dict]:
+    """`maforge apply PLAN` in its own process: wall time, and the emulator's counts before and after."""
     before = emulator_stats(connection)
     started = time.perf_counter()
     applied = subprocess.run(
-        [sys.executable, "-m", "maforge", "apply", str(folder / f"{name}.json"), "--connection", str(folder / "connection.json"), "--bulk", "never", "--check-prior", check_prior, "--state", str(folder / "state")],
+        [sys.executable, "-m", "maforge", "apply", str(plan_file), "--connection", str(folder / "connection.json"), "--state", str(folder / "state"), *options],
         capture_output=True,
         text=True,
     )
     seconds = time.perf_counter() - started
     if applied.returncode != 0:
         raise RuntimeError(f"maforge apply failed: {applied.stdout[-500:]} {applied.stderr[-1500:]}")
-    after = emulator_stats(connection)
-    return {"seconds": seconds, "calls": after["calls"] - before["calls"], "throttled": after["throttled"] - before["throttled"]}
+    return seconds, before, emulator_stats(connection)
 
 
 def run(quick: bool) -> list[dict[str, object]]:

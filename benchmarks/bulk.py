@@ -7,16 +7,12 @@ journalling every row."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from maforge.connectors.sync.plan import Plan, ProfileChange, PropertyChange, save_plan
 
-from .apply import LATENCY_MS, emulator_stats, start_emulator
+from .apply import LATENCY_MS, start_emulator, timed_apply
 
 CALLS_TARGET = 20
 BEYOND_JOB_TARGET_S = 10.0
@@ -32,7 +28,6 @@ def run(quick: bool) -> list[dict[str, object]]:
         # Disabled users have no profile: seed enough users for N enabled ones.
         emulator, connection = start_emulator(folder, int(changes * 1.2) + 100, ["--bulk-job-seconds", str(JOB_QUEUE_SECONDS)])
         try:
-            connection_file = folder / "connection.json"
             users = (seed_user(connection["tenant"], i) for i in range(26, int(changes * 1.2) + 100))
             accounts = ["i:0#.f|membership|" + u.upn for u in users if u.enabled][:changes]
             if len(accounts) < changes:
@@ -41,17 +36,7 @@ def run(quick: bool) -> list[dict[str, object]]:
                 ProfileChange(account, "bench", (PropertyChange("CostCenter", "change", "", f"CC-{n % 977}"),)) for n, account in enumerate(accounts)
             ])
             save_plan(plan, folder / "plan.json")
-            before = emulator_stats(connection)
-            started = time.perf_counter()
-            applied = subprocess.run(
-                [sys.executable, "-m", "maforge", "apply", str(folder / "plan.json"), "--connection", str(connection_file), "--bulk", "always", "--state", str(folder / "state")],
-                capture_output=True,
-                text=True,
-            )
-            wall_s = time.perf_counter() - started
-            if applied.returncode != 0:
-                raise RuntimeError(f"maforge apply failed: {applied.stdout[-500:]} {applied.stderr[-1500:]}")
-            after = emulator_stats(connection)
+            wall_s, before, after = timed_apply(folder, connection, folder / "plan.json", "--bulk", "always")
         finally:
             emulator.terminate()
             emulator.wait(timeout=30)

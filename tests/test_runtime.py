@@ -379,12 +379,18 @@ def test_apply_a_spec_asks_unless_auto_approved(cli, emulator, tmp_path, monkeyp
     assert cli("plan", str(SAMPLE), "-c", connection, "--expect-no-changes").exit_code == 0
 
 
-def test_apply_refresh_replans_a_stale_property_instead_of_skipping_it(emulator, tmp_path, book):
+def _saved_plan_and_a_single_valued_change(book, emulator, tmp_path):
+    """A saved plan, and one profile's single-valued "change" that a test edits meanwhile."""
     plan = _plan(book, emulator, tmp_path)
     path = tmp_path / "plan.json"
     save_plan(plan, path)
     target = next(p for p in plan.profiles if any(c.action == "change" and not isinstance(c.before, list) for c in p.changes))
     change = next(c for c in target.changes if c.action == "change" and not isinstance(c.before, list))
+    return plan, path, target, change
+
+
+def test_apply_refresh_replans_a_stale_property_instead_of_skipping_it(emulator, tmp_path, book):
+    plan, path, target, change = _saved_plan_and_a_single_valued_change(book, emulator, tmp_path)
     with open_session(book, connection_file(emulator, tmp_path)) as session:
         PeopleClient(session, plan.multi_valued).set(Write(target.account, change.property, "edited meanwhile"))
         result = run_apply(path, session, replan_stale=True)
@@ -536,11 +542,7 @@ def _stats(emulator) -> dict:
 
 
 def test_check_prior_never_writes_without_reading_and_overwrites_a_newer_edit(emulator, tmp_path, book):
-    plan = _plan(book, emulator, tmp_path)
-    path = tmp_path / "plan.json"
-    save_plan(plan, path)
-    target = next(p for p in plan.profiles if any(c.action == "change" and not isinstance(c.before, list) for c in p.changes))
-    change = next(c for c in target.changes if c.action == "change" and not isinstance(c.before, list))
+    plan, path, target, change = _saved_plan_and_a_single_valued_change(book, emulator, tmp_path)
     with open_session(book, connection_file(emulator, tmp_path)) as session:
         PeopleClient(session, plan.multi_valued).set(Write(target.account, change.property, "edited meanwhile"))
         before = _stats(emulator)
