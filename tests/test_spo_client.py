@@ -265,3 +265,21 @@ def test_the_pacer_keeps_batches_inside_the_learnt_window():
     started = time.monotonic()
     waited = pacer.wait(100)  # the 201st to 300th call wait for the first hundred to leave the window
     assert 1.0 <= waited <= 1.3 and 1.0 <= time.monotonic() - started <= 1.4
+
+
+def test_the_pacer_spreads_only_for_other_clients_use_of_the_budget():
+    from requests.structures import CaseInsensitiveDict
+
+    from maforge.connectors.spo.session import Pacer
+
+    headers = CaseInsensitiveDict({"RateLimit-Limit": "200", "RateLimit-Remaining": "10", "RateLimit-Reset": "1"})
+    alone = Pacer(sleep=lambda s: None)
+    alone.wait(100)
+    alone.answered()
+    alone.wait(90)
+    alone.observe(headers, 90)  # 190 used, all ours: the window already keeps us inside
+    assert alone._next == 0.0
+    shared = Pacer(sleep=lambda s: None)
+    shared.wait(10)
+    shared.observe(headers, 10)  # 190 used, 180 of them by someone else: spread
+    assert shared._next > 0.0

@@ -198,6 +198,14 @@ them all, so our window never ends before the server's and needs no stretch. Oth
         with self._lock:
             self.limit = limit
             self.window = max(self.window, reset)
+            # The server counts every client of the tenant. What it counts beyond this client's
+            # own calls in the window (in flight included) is other clients' use: only that
+            # calls for spreading. A low Remaining that is all ours is already kept to by the
+            # window, and slowing down for it again stalled full-speed runs by whole seconds.
+            span = self.window + self.SLACK
+            ours = sum(t[1] for t in self._sent if t[2] or t[0] > now - span)
+            if limit - remaining <= ours:
+                return
             if remaining <= 0:
                 spacing = reset
             elif remaining < limit / 4:
