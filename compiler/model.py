@@ -283,6 +283,7 @@ class SharePoint:
     auth: SharePointAuth | None
     loc: Loc
     protect: tuple[str, ...] = ()  # properties apply must never change
+    budget_per_5_minutes: int | None = None  # PeopleManager calls this connector may spend (sharepoint.budget)
 
     @property
     def root_url(self) -> str:

@@ -178,6 +178,7 @@ class _Builder:
             else None,
             loc=self.loc("/sharepoint"),
             protect=tuple(data.get("protect", ())),
+            budget_per_5_minutes=(data.get("budget") or {}).get("callsPer5Minutes"),
         )
 
     def connectivity(self, data: dict[str, Any], sharepoint: SharePoint | None, scripts: tuple[ScriptRef, ...], name: str) -> Connectivity:

@@ -208,6 +208,7 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
         "tenant": sharepoint.tenant if sharepoint else None,
         "company": sharepoint.company if sharepoint else None,
         "protect": list(sharepoint.protect) if sharepoint else [],
+        "budget_per_5_minutes": sharepoint.budget_per_5_minutes if sharepoint else None,
         "sources": sources,
         "connectors": connectors,
         "metaverse": metaverse,

@@ -358,10 +358,20 @@ def report(
 
 
 class ThrottleName(str, enum.Enum):
+    realistic = "realistic"
     none = "none"
-    spo = "spo"
-    bench = "bench"
-    storm = "storm"
+
+
+def _seconds_range(text: str) -> tuple[float, float]:
+    """`70-250` or `120` (seconds) → (low, high)."""
+    low, _, high = text.partition("-")
+    try:
+        pair = (float(low), float(high or low))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give seconds as N or MIN-MAX, e.g. 70-250") from None
+    if pair[0] < 0 or pair[1] < pair[0]:
+        raise typer.BadParameter(f"{text!r}: give seconds as N or MIN-MAX with 0 <= MIN <= MAX")
+    return pair
 
 
 @app.command()
@@ -376,7 +386,15 @@ def emulator(
         Optional[Path], typer.Option("--seed", help="CSV of named users (the columns of samples/hr.csv) instead of the SPO sample's.", metavar="FILE")
     ] = None,
     latency_ms: Annotated[float, typer.Option("--latency-ms", help="Added latency per request.", min=0)] = 0.0,
-    throttle: Annotated[ThrottleName, typer.Option("--throttle", help="Throttling profile: none, spo (3,000 PeopleManager calls / 5 min), bench (200 / s), storm.")] = ThrottleName.none,
+    throttle: Annotated[ThrottleName, typer.Option("--throttle", help="realistic: SharePoint's documented limits (the budget, the per-app resource units, the per-user limit; see docs/emulator.md); none: no limit at all.")] = ThrottleName.realistic,
+    time_scale: Annotated[float, typer.Option("--time-scale", help="Run every throttling window and every Retry-After F times faster (the connection line tells maforge), so the real 5-minute windows and 2-minute waits take seconds.", min=1, metavar="F")] = 1.0,
+    budget: Annotated[int, typer.Option("--budget", help="The tenant's PeopleManager calls per 5 minutes (SharePoint: 3,000 to 15,000 by licence count; 0: no limit). Nothing tells a client how much is left.", min=0, metavar="CALLS_PER_5_MIN")] = 3000,
+    retry_after: Annotated[str, typer.Option("--retry-after", help="Seconds a PeopleManager 429 asks the client to wait, drawn from MIN-MAX (reported: 70-250), before --time-scale.", metavar="MIN-MAX")] = "70-250",
+    app_ru_per_minute: Annotated[int, typer.Option("--app-ru-per-minute", help="Resource units per minute an app may spend (app-only tokens; RateLimit headers from 80 %; 0: no limit).", min=0, metavar="RU")] = 1250,
+    user_requests: Annotated[int, typer.Option("--user-requests-per-5-min", help="Requests per user in 5 minutes (delegated tokens; 0: no limit).", min=0, metavar="N")] = 3000,
+    allow_delegated_profile_writes: Annotated[bool, typer.Option("--allow-delegated-profile-writes", help="Let a delegated (password, device code) tenant admin write other users' profiles, which SharePoint is reported to refuse.")] = False,
+    no_mfa: Annotated[bool, typer.Option("--no-mfa", help="The test user is not under MFA, so password sign-in (ROPC) works; by default it fails as it does for admins under security defaults.")] = False,
+    allow_object_property_map: Annotated[bool, typer.Option("--allow-object-property-map", help="Accept a bulk import's REST propertyMap as a JSON object, which SharePoint's metadata does not document (it types it Collection(SP.KeyValue)).")] = False,
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="Share of SharePoint and Graph requests that fail (5xx, resets, slow answers).", min=0, max=1)] = 0.0,
     bulk_job_seconds: Annotated[float, typer.Option("--bulk-job-seconds", help="How long a bulk import job waits in the queue before it runs.", min=0)] = 2.0,
 ) -> None:
@@ -386,28 +404,49 @@ def emulator(
 
     $ maforge emulator --profiles 1000 --state-dir .emulator > connection.json
 
+    $ maforge emulator --time-scale 60 --budget 6000 > connection.json
+
     Serves HTTPS on 127.0.0.1 with a CA it generates, prints one JSON line with everything a
     client needs (spo_url, admin_url, graph_url, authority, tenant, tenant_id, ca_bundle,
-    client_id, certificate, username, password), then serves until interrupted. Save the line
-    to a file and pass it to other commands as --connection FILE.
+    client_id, certificate, public_client_id, username, password, and time_scale when not 1),
+    then serves until interrupted. Save the line to a file and pass it to other commands as
+    --connection FILE. By default it is as strict as SharePoint Online is known to be; each
+    behaviour, its source and the switch that relaxes it are listed in docs/emulator.md.
     """
     import tempfile
 
-    from maforge.connectors.emulator.server import EmulatorConfig, serve
+    from maforge.connectors.emulator.server import serve
 
-    config = EmulatorConfig(
-        tenant=tenant,
-        port=port,
-        profiles=profiles,
-        state_dir=state_dir,
-        latency_ms=latency_ms,
-        throttle=throttle.value,
-        fault_rate=fault_rate,
-        bulk_job_seconds=bulk_job_seconds,
-        seed_file=seed,
-    )
+    config = emulator_config(locals())
     with tempfile.TemporaryDirectory(prefix="maforge-emulator-") as workdir:
         serve(config, Path(workdir), lambda line: (sys.stdout.write(line + "\n"), sys.stdout.flush()))
+
+
+def emulator_config(options: dict):  # -> EmulatorConfig
+    """`maforge emulator`'s options (as the command receives them) as an EmulatorConfig: the
+    one mapping, also used by tests that start the emulator from a guide's command line."""
+    from maforge.connectors.emulator.server import EmulatorConfig
+
+    throttle = options["throttle"]
+    return EmulatorConfig(
+        tenant=options["tenant"],
+        port=options["port"],
+        profiles=options["profiles"],
+        state_dir=Path(options["state_dir"]) if options["state_dir"] else None,
+        latency_ms=options["latency_ms"],
+        throttle=getattr(throttle, "value", throttle),
+        time_scale=options["time_scale"],
+        budget=options["budget"],
+        retry_after=_seconds_range(options["retry_after"]),
+        app_ru_per_minute=options["app_ru_per_minute"],
+        user_requests_per_5_minutes=options["user_requests"],
+        allow_delegated_profile_writes=options["allow_delegated_profile_writes"],
+        mfa_required=not options["no_mfa"],
+        allow_object_property_map=options["allow_object_property_map"],
+        fault_rate=options["fault_rate"],
+        bulk_job_seconds=options["bulk_job_seconds"],
+        seed_file=Path(options["seed"]) if options["seed"] else None,
+    )
 
 
 @app.command()

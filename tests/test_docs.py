@@ -222,24 +222,13 @@ def start_emulator(args: list[str], workdir: Path):
     """An in-process emulator started with `maforge emulator`'s own options."""
     import typer.main
 
-    from maforge.cli import app
-    from maforge.connectors.emulator.server import Emulator, EmulatorConfig
+    from maforge.cli import app, emulator_config
+    from maforge.connectors.emulator.server import Emulator
 
     command = typer.main.get_command(app).commands["emulator"]  # type: ignore[attr-defined]
     params = command.make_context("emulator", list(args)).params
-    config = EmulatorConfig(
-        tenant=params["tenant"],
-        port=params["port"],
-        profiles=params["profiles"],
-        state_dir=Path(params["state_dir"]) if params["state_dir"] else None,
-        latency_ms=params["latency_ms"],
-        throttle=getattr(params["throttle"], "value", params["throttle"]),
-        fault_rate=params["fault_rate"],
-        bulk_job_seconds=params["bulk_job_seconds"],
-        seed_file=Path(params["seed"]) if params["seed"] else None,
-    )
     workdir.mkdir(parents=True, exist_ok=True)
-    return Emulator(config, workdir).start()
+    return Emulator(emulator_config(params), workdir).start()
 
 
 @dataclass

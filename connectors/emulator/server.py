@@ -113,7 +113,19 @@ class EmulatorConfig:
     profiles: int = 25
     state_dir: Path | None = None
     latency_ms: float = 0.0
-    throttle: str = "none"
+    # Throttling (throttle.py, docs/emulator.md): "realistic" models SharePoint's documented
+    # limits; "none" switches every limit off (the permissive case, for functional tests).
+    throttle: str = "realistic"
+    time_scale: float = 1.0  # every window and every Retry-After runs this many times faster
+    budget: int = 3000  # PeopleManager calls per 5 minutes, tenant-wide (0: no limit)
+    retry_after: tuple[float, float] = (70.0, 250.0)  # seconds a PeopleManager 429 asks for (drawn)
+    app_ru_per_minute: int = 1250  # resource units per minute per app (app-only tokens; 0: no limit)
+    user_requests_per_5_minutes: int = 3000  # requests per user in 5 minutes (delegated; 0: no limit)
+    # Sign-in and rights (sharepoint.py, entra.py)
+    allow_delegated_profile_writes: bool = False  # the permissive case: a delegated admin may write others' profiles
+    mfa_required: bool = True  # the test user is under MFA: the password grant (ROPC) fails
+    # Bulk import (bulk.py)
+    allow_object_property_map: bool = False  # the permissive case: REST propertyMap as a JSON object
     fault_rate: float = 0.0
     fault_seed: int | None = None
     slow_seconds: float = 40.0  # a "slow" fault answers after this long (past client time-outs)
@@ -183,19 +195,23 @@ class Emulator:
 
     def connection(self) -> dict[str, str]:
         """The one JSON line `maforge emulator` prints: everything a client needs."""
-        return {
+        line: dict[str, object] = {
             "spo_url": self.spo_url,
             "admin_url": self.admin_url,
             "graph_url": self.graph_url,
             "authority": self.authority,
             "tenant": self.config.tenant,
             "tenant_id": self.state.tenant_id,
-            "ca_bundle": str(self.certs.ca_pem),
+            "ca_bundle": str(Path(self.certs.ca_pem).resolve()),  # absolute: the line is used from any folder
             "client_id": self.state.client_id,
-            "certificate": str(self.certs.app_pem),
+            "certificate": str(Path(self.certs.app_pem).resolve()),
+            "public_client_id": self.state.public_client_id,  # password and device-code sign-in
             "username": self.state.username,
             "password": self.state.password,
         }
+        if self.config.time_scale != 1:
+            line["time_scale"] = self.config.time_scale
+        return line
 
     # ------------------------------------------------------------------ life cycle
 

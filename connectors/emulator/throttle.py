@@ -33,6 +33,7 @@ PROFILES = {
     "none": ThrottleProfile("none", 0, 1.0, False),
     # The smallest tenant's PeopleManagerAPIs budget.
     "spo": ThrottleProfile("spo", 3000, 300.0, False),
+    "realistic": ThrottleProfile("realistic", 3000, 300.0, False),  # interim: being rewritten
     # The benchmarks' profile: 200 PeopleManager calls per second per tenant, headers on.
     "bench": ThrottleProfile("bench", 200, 1.0, True),
     # Long Retry-After storms, for reliability tests.

@@ -60,6 +60,13 @@ class Connection:
     auth_method: str | None = None  # certificate | password | device-code | managed-identity | federated
     federated_token_file: str | None = None
     public_client_id: str | None = None
+    # The emulator can run its throttling windows and Retry-After F times faster
+    # (`maforge emulator --time-scale F`); its connection line says so, and maforge scales the
+    # service's documented 5-minute window by the same factor. A real tenant is always 1.
+    time_scale: float = 1.0
+    # The PeopleManager calls per 5 minutes this connection may spend; overrides the spec's
+    # `sharepoint.budget` (a tenant shared with other tools may need less).
+    calls_per_5_minutes: int | None = None
     base_dir: Path | None = None
 
     @property
@@ -102,7 +109,19 @@ class Connection:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConnectionError_(f"{path}: unknown keys in the connection file: {', '.join(unknown)}")
-        return cls(**{k: v for k, v in data.items() if v is not None}, base_dir=path.parent)
+        values = {k: v for k, v in data.items() if v is not None}
+        for key in ("time_scale", "calls_per_5_minutes"):
+            if key in values and (isinstance(values[key], bool) or not isinstance(values[key], (int, float)) or values[key] <= 0):
+                raise ConnectionError_(f"{path}: {key} must be a positive number, not {values[key]!r}")
+        if "calls_per_5_minutes" in values:
+            values["calls_per_5_minutes"] = int(values["calls_per_5_minutes"])
+        # Paths in a connection file are relative to the file, not to wherever a command runs.
+        base = path.parent.resolve()
+        for key in ("ca_bundle", "certificate", "federated_token_file"):
+            value = values.get(key)
+            if isinstance(value, str) and value and not value.startswith("${") and not Path(value).is_absolute():
+                values[key] = str(base / value)
+        return cls(**values, base_dir=base)
 
     def with_environment(self, environ: dict[str, str] | None = None) -> Connection:
         """Fill what is missing from the usual Azure variables (AZURE_TENANT_ID,

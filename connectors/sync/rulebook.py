@@ -69,6 +69,13 @@ class RuleBook:
         return tuple(self.manifest.get("protect") or ())
 
     @property
+    def budget_per_5_minutes(self) -> int | None:
+        """The PeopleManager calls per 5 minutes the spec allows (`sharepoint.budget`), or None
+        to learn the rate."""
+        value = self.manifest.get("budget_per_5_minutes")
+        return int(value) if value else None
+
+    @property
     def tenant(self) -> str | None:
         return self.manifest.get("tenant")
 
