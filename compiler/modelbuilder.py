@@ -266,9 +266,14 @@ class _Builder:
         }
         generated = [Parameter(name, text, False, value, loc, generated=True) for name, (value, text) in values.items()]
         own = {p.name for p in declared}
+        derived = {
+            "AdminUrl": sharepoint.admin_url,
+            # The stated share of the tenant's PeopleManager budget; 0 = no pacing.
+            "CallsPer5Minutes": str(sharepoint.budget_per_5_minutes or 0),
+        }
         for name, (default, text) in psconnector.SPO_TUNABLE_PARAMETERS.items():
             if name not in own:
-                generated.append(Parameter(name, text, False, default or sharepoint.admin_url, loc, generated=True))
+                generated.append(Parameter(name, text, False, derived.get(name, default), loc, generated=True))
         return tuple(generated) + declared
 
     def scripts(self, data: dict[str, Any] | None) -> tuple[ScriptRef, ...]:

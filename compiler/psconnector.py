@@ -229,8 +229,19 @@ SPO_TUNABLE_PARAMETERS: dict[str, tuple[str, str]] = {
     # "" = derived from the spec: https://<tenant>-admin.sharepoint.com.
     "AdminUrl": ("", "Tenant admin site the scripts read and write profiles on (PeopleManager writes to other users' profiles only work there)."),
     "ImportPageSize": ("100", "Profiles fetched per upstream page while importing (not MIM's page size)."),
-    "MaxRetries": ("8", "Retries of one request answered 429, 503 or 504 before the entry fails."),
-    "MaxRetryWaitSeconds": ("300", "Total seconds one run step may wait on Retry-After before the remaining entries fail."),
+    "MaxRetries": ("8", "Retries of one request after a 5xx answer or time-out that carries no Retry-After (a 429 or 503 with Retry-After is waited out however often it comes)."),
+    "MaxRetryWaitSeconds": ("0", "Cap on the seconds one run step may wait on throttling (Retry-After and back-off); 0 = no cap. Past the cap the import stops and the remaining export entries fail with spo-throttled."),
+    # Default: the spec's sharepoint.budget.callsPer5Minutes, else 0.
+    "CallsPer5Minutes": ("0", "PeopleManager calls (reads and writes) the scripts may make in any 5 minutes; 0 = no pacing. The tenant-wide limit is 3,000 to 15,000 and shared with every other client."),
+}
+
+# The whole-number tunables: the range the scripts accept (validation refuses a value
+# outside it; at run time a value outside it is clamped into it).
+SPO_NUMBER_RANGES: dict[str, tuple[int, int]] = {
+    "ImportPageSize": (1, 999),
+    "MaxRetries": (0, 50),
+    "MaxRetryWaitSeconds": (0, 86400),
+    "CallsPer5Minutes": (0, 1000000),
 }
 
 

@@ -118,6 +118,34 @@ def global_name_reader(spec: ConnectorSpec):
     return global_name
 
 
+def number_reader(spec: ConnectorSpec, config):
+    """The ``number(name)`` template helper: a whole-number tunable read as
+    ``ConvertTo-MfInt (setting) fallback minimum maximum``. The range is
+    ``psconnector.SPO_NUMBER_RANGES`` (validation checks the same one); the fallback, used when
+    the MA's value is blank or not a number, is the value the MA was built with (the spec's
+    own, or maforge's default), clamped into the range."""
+
+    def number(name: str) -> str:
+        if name not in psconnector.SPO_NUMBER_RANGES:
+            raise ScriptError(f"'{name}' is not a whole-number tunable of the SPO scripts")
+        minimum, maximum = psconnector.SPO_NUMBER_RANGES[name]
+        return f"ConvertTo-MfInt {config(name)} {number_default(spec, name)} {minimum} {maximum}"
+
+    return number
+
+
+def number_default(spec: ConnectorSpec, name: str) -> int:
+    """The value the MA is built with for a whole-number tunable, clamped into its range."""
+    minimum, maximum = psconnector.SPO_NUMBER_RANGES[name]
+    declared = spec.parameter(name)
+    text = (declared.value if declared is not None else None) or psconnector.SPO_TUNABLE_PARAMETERS[name][0]
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = int(psconnector.SPO_TUNABLE_PARAMETERS[name][0])
+    return min(max(value, minimum), maximum)
+
+
 def _object_types(spec: ConnectorSpec) -> list[dict]:
     """What the templates need to know about each connector-space object type."""
     exported_by_type: dict[str, list[str]] = {}
@@ -149,10 +177,13 @@ def _object_types(spec: ConnectorSpec) -> list[dict]:
 
 def _context(spec: ConnectorSpec) -> dict:
     object_types = _object_types(spec)
+    config = config_reader(spec)
     return {
         "spec": spec,
         "version": __version__,
-        "config": config_reader(spec),
+        "config": config,
+        "number": number_reader(spec, config),
+        "number_ranges": psconnector.SPO_NUMBER_RANGES,
         "global_name": global_name_reader(spec),
         "ps": ps_string,
         "object_types": object_types,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -412,10 +413,10 @@ def test_the_leak_check_catches_leaks():
 # --------------------------------------------------------------------------- paging and watermarks
 
 
-def _assignment(doc: Script, target: str) -> list[str]:
-    """Right-hand sides assigned to ``target`` anywhere in the script."""
+def _assignment(doc: Script, target: str, within=None) -> list[str]:
+    """Right-hand sides assigned to ``target`` anywhere in the script (or under ``within``)."""
     result = []
-    for node in doc.walk():
+    for node in doc.walk(within):
         if node.type == "assignment_expression":
             left = next(c for c in node.children if c.type == "left_assignment_expression")
             if doc.src(left).strip() == target:
@@ -552,6 +553,11 @@ def test_export_mapping_follows_the_rule_book(case):
         assert "[Microsoft.MetadirectoryServices.MAExportError]::Success" in doc.text
     if "anchor" in expected:
         assert "CreateAttributeAdd($anchorName, $value)" in doc.text
+    throttles = [a for a in case.get("responses", []) if a["status"] in (429, 503) and "Retry-After" in a.get("headers", {})]
+    if throttles:
+        # Waited out as asked, however often (see test_throttled_calls_wait_as_long_as_asked...).
+        assert case["waits"] == [float(a["headers"]["Retry-After"]) for a in throttles]
+        assert max(case["waits"]) <= _single_wait_guard()
 
 
 def test_rule_book_is_consistent():
@@ -573,13 +579,12 @@ def test_rule_book_is_consistent():
                 assert call["body"]["accountName"] == CASES["account"]
 
 
-def test_requests_are_utf8_json_with_the_user_agent_and_retry_budget():
+def test_requests_are_utf8_json_with_the_user_agent():
     module = script("sample", "commonModule")
     assert "[System.Text.Encoding]::UTF8.GetBytes($json)" in module.src(module.function("ConvertTo-MfUtf8Json"))
     http = module.src(module.function("Invoke-MfHttp"))
     assert "$request.UserAgent = $settings.UserAgent" in http
     assert "$status -eq 429 -or $status -eq 503 -or $status -eq 504" in http
-    assert "$attempt -gt $settings.MaxRetries -or ($state.RetryWaited + $wait) -gt $settings.MaxRetryWaitSeconds" in http
     assert "Retry-After" in http
     assert "[System.Net.SecurityProtocolType]::Tls12" in module.src(module.function("Initialize-MfRun"))
     token = module.src(module.function("Get-MfToken"))
@@ -593,6 +598,300 @@ def test_user_agent_and_hosts_come_from_the_spec():
     spec = spec_of("sample-dev")
     assert spec.parameter("UserAgent").value == "NONISV|Contoso|maforge/0.1.0"
     assert spec.connectivity.server == "https://contosodev-admin.sharepoint.com"
+
+
+# --------------------------------------------------------------------------- throttling and pacing
+# Issue 15: throttling is part of the job. A 429/503 with Retry-After is waited out with no
+# attempt cap and, by default, no cap on the total; faults without Retry-After keep bounded
+# retries; an admin may cap the waiting (MaxRetryWaitSeconds); PeopleManager calls keep to
+# CallsPer5Minutes in a sliding 5-minute window.
+
+
+def _if_statements(doc: Script, node) -> list[tuple[str, object, object]]:
+    """(condition, then-block, else-clause or None) of every ``if`` under ``node``."""
+    result = []
+    for n in doc.walk(node):
+        if n.type == "if_statement":
+            condition = next(c for c in n.children if c.type == "pipeline")
+            then = next(c for c in n.children if c.type == "statement_block")
+            other = next((c for c in n.children if c.type == "else_clause"), None)
+            result.append((doc.src(condition), then, other))
+    return result
+
+
+def _the_if(doc: Script, node, *needles: str):
+    """The one ``if`` under ``node`` whose condition holds every needle."""
+    found = [i for i in _if_statements(doc, node) if all(n in i[0] for n in needles)]
+    assert len(found) == 1, (needles, [f[0] for f in found])
+    return found[0]
+
+
+def _block(doc: Script, block) -> str:
+    """A statement block's statements, without braces, comments and indentation."""
+    lines = [line.strip() for line in doc.src(block).strip()[1:-1].splitlines()]
+    return "\n".join(line for line in lines if line and not line.startswith("#"))
+
+
+def _throws(doc: Script, node) -> list[str]:
+    """Failure kinds thrown under ``node`` (New-MfFailure's -Kind), in order; other throws as written."""
+    kinds = []
+    for n in doc.walk(node):
+        if n.type == "flow_control_statement" and doc.src(n).startswith("throw"):
+            kind = re.search(r"New-MfFailure -Kind '([\w-]+)'", doc.src(n))
+            kinds.append(kind.group(1) if kind else doc.src(n))
+    return kinds
+
+
+def _commands(doc: Script, node) -> list[str]:
+    """Names of the commands invoked under ``node``, in source order."""
+    names = []
+    for n in doc.walk(node):
+        if n.type == "command":
+            name = next((c for c in n.children if c.type == "command_name"), None)
+            if name is not None:
+                names.append(doc.src(name))
+    return names
+
+
+def _command_calls(doc: Script, node, name: str) -> list[str]:
+    return [doc.src(n) for n in doc.walk(node) if n.type == "command" and doc.src(n).startswith(name + " ")]
+
+
+def _module_numbers(text: str) -> dict[str, tuple[int, int, int]]:
+    """Initialize-MfRun's whole-number settings: key → (fallback, minimum, maximum), read
+    from each ``ConvertTo-MfInt (Get-MfSetting ...) fallback minimum maximum``; the setting
+    must read the parameter of the key's name, run step first."""
+    doc = Script(text)
+    result = {}
+    for entry in doc.walk(doc.function("Initialize-MfRun")):
+        if entry.type != "hash_entry":
+            continue
+        command = next((n for n in doc.walk(entry) if n.type == "command"), None)
+        if command is None or doc.src(command).split(" ", 1)[0] != "ConvertTo-MfInt":
+            continue
+        key = doc.src(next(c for c in entry.children if c.type == "key_expression"))
+        elements = next(c for c in command.children if c.type == "command_elements")
+        arguments = [c for c in elements.children if c.type == "array_literal_expression"]
+        assert doc.strings(arguments[0]) == [f"{key}_RunStep", f"{key}_Global"], key
+        result[key] = tuple(int(doc.src(a)) for a in arguments[1:])
+    return result
+
+
+def _validation_ranges(text: str) -> dict[str, tuple[int, int]]:
+    """The validation script's $numbers table: name → (minimum, maximum)."""
+    doc = Script(text)
+    table = next(n for n in doc.walk() if n.type == "assignment_expression" and doc.src(n).startswith("$numbers"))
+    result = {}
+    for row in doc.walk(table):
+        if row.type == "array_expression" and doc.src(row).startswith("@('"):
+            numbers = [int(doc.src(n)) for n in doc.walk(row) if n.type == "integer_literal"]
+            result[doc.strings(row)[0]] = tuple(numbers)
+    return result
+
+
+def _parameter_values(spec) -> dict[str, str]:
+    result = render_outputs(spec, "spec.yaml")
+    root = etree.fromstring(result.files[result.xml_name].encode())
+    return {p.get("name"): p.text or "" for p in root.iterfind(".//parameter-values/parameter")}
+
+
+def _single_wait_guard() -> int:
+    """The most one Retry-After wait may last in the scripts (a guard against a garbled header)."""
+    module = script("sample", "commonModule")
+    limits = set(re.findall(r"\[Math\]::Min\(.*, (\d+)\)", module.src(module.function("Get-MfRetryAfter"))))
+    assert len(limits) == 1, limits
+    return int(limits.pop())
+
+
+@pytest.fixture(scope="module")
+def budgeted():
+    """The SPO sample with `sharepoint.budget.callsPer5Minutes: 4500`."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        text = (SAMPLES / "spo-user-profiles.yaml").read_text(encoding="utf-8")
+        anchor = "sharepoint:\n  tenant: contoso\n"
+        assert anchor in text
+        path = Path(folder) / "spo-user-profiles.yaml"
+        path.write_text(text.replace(anchor, anchor + "  budget:\n    callsPer5Minutes: 4500\n"), encoding="utf-8")
+        shutil.copy(SAMPLES / "hr.csv", Path(folder) / "hr.csv")
+        spec, _ = load_spec(path)
+        yield spec
+
+
+# name → (maforge's default, minimum, maximum)
+TUNABLES = {
+    "ImportPageSize": (100, 1, 999),
+    "MaxRetries": (8, 0, 50),
+    "MaxRetryWaitSeconds": (0, 0, 86400),
+    "CallsPer5Minutes": (0, 0, 1000000),
+}
+
+
+@pytest.mark.parametrize("key", ["sample", "minimal"])
+def test_throttling_parameters_exist_with_their_defaults_and_ranges(key):
+    values = _parameter_values(spec_of(key))
+    assert {"MaxRetries", "MaxRetryWaitSeconds", "CallsPer5Minutes"} <= set(values["Additional Config Parameter Names"].split(","))
+    # No cap on waiting and no pacing unless the spec or the admin says so.
+    assert values["MaxRetryWaitSeconds_Global"] == "0"
+    assert values["CallsPer5Minutes_Global"] == "0"
+    assert values["MaxRetries_Global"] == "8"
+    assert psconnector.SPO_NUMBER_RANGES == {name: t[1:] for name, t in TUNABLES.items()}
+    # The module falls back to the MA's value and clamps into the range validation checks.
+    scripts = scripts_of(key)
+    assert _module_numbers(scripts["commonModule"]) == TUNABLES
+    assert _validation_ranges(scripts["validation"]) == {name: t[1:] for name, t in TUNABLES.items()}
+
+
+def test_the_spec_budget_becomes_the_pacing_default(budgeted):
+    assert budgeted.sharepoint.budget_per_5_minutes == 4500
+    assert spec_of("sample").sharepoint.budget_per_5_minutes is None
+    assert _parameter_values(budgeted)["CallsPer5Minutes_Global"] == "4500"
+    assert _parameter_values(spec_of("sample"))["CallsPer5Minutes_Global"] == "0"
+    scripts = render_spo_scripts(budgeted)
+    for slot, text in scripts.items():
+        assert powershell_syntax_errors(text) == [], slot
+    assert _module_numbers(scripts["commonModule"])["CallsPer5Minutes"] == (4500, 0, 1000000)
+    assert _module_numbers(scripts_of("sample")["commonModule"])["CallsPer5Minutes"] == (0, 0, 1000000)
+    # The rest of the build does not change with the budget.
+    plain = scripts_of("sample")
+    assert [s for s in scripts if scripts[s] != plain[s]] == ["commonModule"]
+    assert "here 4500, from the spec's" in admin_notes(budgeted)
+
+
+def test_throttled_calls_wait_as_long_as_asked_with_no_attempt_cap():
+    module = script("sample", "commonModule")
+    http = module.function("Invoke-MfHttp")
+    _, retry, _ = _the_if(module, http, "$timedOut -or", "$status -eq 429", "$status -eq 503", "$status -eq 504")
+    # Retry-After is read for 429 and 503 only.
+    _, read, other = _the_if(module, retry, "$status -eq 429 -or $status -eq 503")
+    assert _block(module, read) == "$asked = Get-MfRetryAfter -RetryAfter $retryAfter" and other is None
+    # SharePoint said how long: wait that long. No counter, no limit, no throw.
+    condition, told, fault = _the_if(module, retry, "$asked")
+    assert condition == "$asked -gt 0"
+    assert _block(module, told).splitlines()[0] == "$wait = $asked"
+    assert _throws(module, told) == [] and _if_statements(module, told) == []
+    assert not re.search(r"MaxRetries\b|\$attempt|\$faults", module.src(told))
+    # No Retry-After: bounded retries with back-off.
+    fault_block = next(c for c in fault.children if c.type == "statement_block")
+    assert _block(module, fault_block).splitlines()[0] == "$faults++"
+    _, over, _ = _the_if(module, fault_block, "$faults -gt $settings.MaxRetries")
+    assert _throws(module, over) == ["throttled"]
+    assert "$wait = Get-MfBackoff -Attempt $faults" in _block(module, fault_block)
+    # The only cap on the total: MaxRetryWaitSeconds, and only when it is set (0 = no cap).
+    condition, cap, _ = _the_if(module, retry, "MaxRetryWaitSeconds")
+    assert condition == "$settings.MaxRetryWaitSeconds -gt 0 -and ($state.RetryWaited + $wait) -gt $settings.MaxRetryWaitSeconds"
+    assert _throws(module, cap) == ["wait-cap"]
+    assert sorted(_throws(module, retry)) == ["throttled", "wait-cap"]
+    # The attempt number limits nothing anywhere in the function.
+    assert all("$attempt" not in c for c, _, _ in _if_statements(module, http))
+    # Then the branch waits and sends the call again.
+    tail = _block(module, retry).splitlines()[-3:]
+    assert tail[0] == "$state.RetryWaited += $wait"
+    assert tail[1].startswith("Wait-MfSeconds -Seconds $wait -Message $message") and tail[2] == "continue"
+    # Retry-After is honoured as given: no 300 s clamp (one wait is only guarded at an hour).
+    assert _single_wait_guard() == 3600
+    after = module.function("Get-MfRetryAfter")
+    assert [module.src(r) for r in _value_returns(module, _body(after))].count("return [double]-1") == 2
+    # An admin's cap is read run step first, so one run-profile step can have its own.
+    assert "'MaxRetryWaitSeconds_RunStep','MaxRetryWaitSeconds_Global'" in module.src(module.function("Initialize-MfRun"))
+
+
+def test_a_throttled_import_goes_on_and_only_the_admins_cap_stops_it():
+    doc = script("sample", "import")
+    catch = next(n for n in doc.walk() if n.type == "catch_clause" and "Get-MfFailure" in doc.src(n))
+    stops = [(c, t) for c, t, _ in _if_statements(doc, catch) if _throws(doc, t)]
+    assert len(stops) == 1
+    condition, stop = stops[0]
+    assert re.findall(r"\$failure\.Data\['MfKind'\] -eq '([\w-]+)'", condition) == ["systemic", "wait-cap"]
+    assert "throttled" not in condition
+    assert _throws(doc, stop) == ["throw (New-Object Microsoft.MetadirectoryServices.ExtensibleExtensionException -ArgumentList ('maforge: ' + (Get-MfErrorDetail $failure) + $advice))"]
+    # Stopping on the cap says what to do.
+    _, advice, _ = _the_if(doc, stop, "'wait-cap'")
+    assert "MaxRetryWaitSeconds to 0" in _block(doc, advice)
+    # Anything else (a throttled fault past MaxRetries included) is one error entry, and the run goes on.
+    assert "New-MfImportError" in _commands(doc, catch)
+    module = script("sample", "commonModule")
+    names = module.switch_clauses(module.function("Get-MfErrorName"))
+    assert _block(module, names["throttled"]) == _block(module, names["wait-cap"]) == "return 'spo-throttled'"
+
+
+def test_every_wait_is_logged_with_the_time_the_run_resumes():
+    module = script("sample", "commonModule")
+    wait = module.function("Wait-MfSeconds")
+    commands = _commands(module, wait)
+    assert commands == ["Write-MfLog", "Start-Sleep"]
+    assert _command_calls(module, wait, "Write-MfLog") == ["Write-MfLog Information $line"]
+    # The MIM server's local time, not UTC.
+    assert "[DateTime]::Now.AddSeconds($Seconds)" in module.src(wait) and "UtcNow" not in module.src(wait)
+    assert {"HH:mm:ss", "{0}; resuming at {1}"} <= set(module.strings(wait))
+    # Every throttling wait in Invoke-MfHttp goes through it; the Retry-After one says so.
+    http = module.function("Invoke-MfHttp")
+    assert "Start-Sleep" not in _commands(module, http) and _commands(module, http).count("Wait-MfSeconds") == 1
+    _, told, _ = _the_if(module, http, "$asked -gt 0")
+    message = next(s for s in module.strings(told) if s.startswith("SharePoint asked us to wait"))
+    line = "{0}; resuming at {1}".format(message.replace("{0:0}", "{0}").format(118), "10:42:07")
+    assert line == "SharePoint asked us to wait 118 s; resuming at 10:42:07"
+    # Long pacing holds are logged the same way.
+    assert "Wait-MfSeconds" in _commands(module, module.function("Wait-MfBudget"))
+
+
+def test_peoplemanager_calls_keep_to_the_budget_in_a_sliding_window():
+    module = script("sample", "commonModule")
+    assert "Nothing tells a client how much of that is left" in module.text  # why pacing is stated, not learnt
+    budget = module.function("Wait-MfBudget")
+    assert _assignment(module, "$budget", budget) == ["[int]$settings.CallsPer5Minutes"]
+    _, off, _ = _the_if(module, budget, "$budget -le 0")
+    assert _block(module, off) == "return"
+    assert _assignment(module, "$window", budget) == ["[TimeSpan]::FromMinutes(5)"]
+    # The window lives in the run state, so it spans the pages of a run step ...
+    assert _assignment(module, "$calls", budget) == ["$state.Calls"]
+    assert "Calls       = New-Object 'System.Collections.Generic.Queue[datetime]'" in module.src(module.function("Get-MfState"))
+    for slot in ("import", "export", "endImport", "endExport"):
+        assert "Reset-MfState" not in _commands(script("sample", slot), None), slot
+    # ... expires calls older than 5 minutes, holds the next call while it is full, records the call.
+    loop = next(n for n in module.walk(budget) if n.type == "while_statement")
+    inner = module.src(loop)
+    assert "while ($calls.Count -gt 0 -and ($now - $calls.Peek()) -ge $window) { [void]$calls.Dequeue() }" in inner
+    _, full, _ = _the_if(module, loop, "$calls.Count -lt $budget")
+    assert _block(module, full) == "break"
+    assert "$wait = [Math]::Max(($calls.Peek() + $window - $now).TotalSeconds, 0.001)" in inner
+    assert module.src(budget).rstrip().endswith("[void]$calls.Enqueue([DateTime]::UtcNow)\n}")
+    # Every attempt of a paced request counts (SharePoint counts throttled calls too).
+    http = module.function("Invoke-MfHttp")
+    attempts = next(n for n in module.walk(http) if n.type == "while_statement")
+    _, paced, _ = _the_if(module, attempts, "$Paced")
+    assert _block(module, paced) == "Wait-MfBudget"
+    assert module.src(attempts).index("Wait-MfBudget") < module.src(attempts).index("$request.GetResponse()")
+    # Paced are exactly the PeopleManager calls, and every one goes through Invoke-MfSpo.
+    spo = module.function("Invoke-MfSpo")
+    assert _assignment(module, "$paced", spo) == ["$Path.StartsWith('/_api/SP.UserProfiles.PeopleManager/', [System.StringComparison]::OrdinalIgnoreCase)"]
+    assert all("-Paced:$paced" in call for call in _command_calls(module, spo, "Invoke-MfHttp") if "$uri" in call)
+    for slot in ("commonModule", "export", "import"):
+        doc = script("sample", slot)
+        for call in _command_calls(doc, None, "Invoke-MfHttp"):
+            assert "PeopleManager" not in call, call
+    module_profile = module.src(module.function("Get-MfProfile"))
+    assert "Invoke-MfSpo -Method GET -Path $path" in module_profile and "PeopleManager/GetPropertiesFor" in module_profile
+
+
+def test_a_delta_import_call_ends_at_a_graph_page_once_it_has_run_a_while():
+    doc = script("sample", "import")
+    assert _assignment(doc, "$MfCallSeconds") == ["300"]
+    assert _assignment(doc, "$callClock") == ["[System.Diagnostics.Stopwatch]::StartNew()"]
+    loop = next(n for n in doc.walk() if n.type == "while_statement" and "$cursor.phase -eq 'users'" in doc.src(n).split("{", 1)[0])
+    condition, then, _ = _the_if(doc, loop, "$callClock.Elapsed.TotalSeconds -ge $MfCallSeconds")
+    assert condition.startswith("$cursor.mode -ne 'Delta' -or") and _block(doc, then) == "break"
+
+
+def test_throttling_is_logged_at_the_start_and_end_of_each_run_step():
+    for slot in ("beginImport", "beginExport"):
+        assert "Get-MfThrottlingSummary" in _commands(script("sample", slot), None), slot
+    for slot in ("endImport", "endExport"):
+        assert "$state.PaceWaited" in script("sample", slot).text, slot
+    module = script("sample", "commonModule")
+    summary = module.src(module.function("Get-MfThrottlingSummary"))
+    assert "MaxRetryWaitSeconds" in summary and "CallsPer5Minutes" in summary
 
 
 # --------------------------------------------------------------------------- admin notes
@@ -616,6 +915,18 @@ def test_admin_notes_cover_the_set_up(key):
         "Run a Full Import first",
     ):
         assert text in notes, text
+    # Throttling (issue 15): no cap by default, how to set one, the budget, the log line, the watermark.
+    throttling = notes.split("### Throttling", 1)[1].split("\n### ", 1)[0]
+    for text in (
+        "default 0 = no cap",
+        "`MaxRetryWaitSeconds`",
+        "`CallsPer5Minutes`",
+        "SharePoint asked us to wait 118 s; resuming at 10:42:07",
+        "delta watermark",
+        "`MaxRetries`",
+    ):
+        assert text in throttling, text
+    assert "exhausted-throttling" not in notes
 
 
 def test_build_readme_carries_the_notes(tmp_path):
