@@ -10,6 +10,7 @@ results are never stale (the real index lags behind profile changes).
 from __future__ import annotations
 
 import re
+import uuid
 from urllib.parse import unquote
 
 from .server import Request, Response, route
@@ -51,9 +52,13 @@ def _run(request: Request, fmt: str, query_text: str, source: str, select: list[
         cells = [{"Key": name, "Value": render_value(values.get(name), separator), "ValueType": "Edm.String"} for name in columns]
         cells.append({"Key": "DocId", "Value": str(index), "ValueType": "Edm.Int64"})
         rows.append({"Cells": cells})
-    relevant = {"RowCount": len(rows), "TotalRows": total, "TotalRowsIncludingDuplicates": total, "Table": {"Rows": rows}, "Properties": []}
-    body = {"ElapsedTime": 1, "PrimaryQueryResult": {"RelevantResults": relevant}, "Properties": [], "SecondaryQueryResults": [], "SpellingSuggestion": "", "TriggeredRules": []}
+    # The keys, their order and their nulls are a recorded SPO answer's (tests/data/recordings/
+    # pnpcore/WebTests/SearchBasicTest-0-00002.response.json): SpellingSuggestion is null there.
+    relevant = {"GroupTemplateId": None, "ItemTemplateId": None, "Properties": [], "ResultTitle": None, "ResultTitleUrl": None, "RowCount": len(rows), "Table": {"Rows": rows}, "TotalRows": total, "TotalRowsIncludingDuplicates": total}
+    primary = {"CustomResults": [], "QueryId": str(uuid.uuid4()), "QueryRuleId": "00000000-0000-0000-0000-000000000000", "RefinementResults": None, "RelevantResults": relevant, "SpecialTermResults": None}
+    body = {"ElapsedTime": 1, "PrimaryQueryResult": primary, "Properties": [], "SecondaryQueryResults": [], "SpellingSuggestion": None, "TriggeredRules": []}
     if fmt == VERBOSE:
+        primary["CustomResults"] = {"results": []}
         for row in rows:
             row["Cells"] = {"results": row["Cells"]}
         relevant["Table"]["Rows"] = {"results": rows}
