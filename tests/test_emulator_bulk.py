@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from emulator_spo_support import CLAIMS, LYNNE, PATTI, VERBOSE, Spo
+from emulator_spo_support import CLAIMS, LYNNE, NOMETA, PATTI, VERBOSE, Spo, odata_error
 
 TENANT_TYPE = "{e45fd516-a408-4ca4-b6dc-268e2f1f0f83}"
 NS = "http://schemas.microsoft.com/sharepoint/clientquery/2009"
@@ -100,7 +100,7 @@ def test_bulk_import_end_to_end_with_csom(fast):
     info, states = _wait(spo, job_id)
     assert states[0] in (1, 2, 3)
     assert info["_ObjectType_"] == "Microsoft.Online.SharePoint.TenantManagement.ImportProfilePropertiesJobInfo"
-    assert info["State"] == 4 and info["Error"] == 6  # Succeeded, ImportCompleteWithError
+    assert info["State"] == 4 and info["Error"] == 30  # Succeeded, ImportCompleteWithError
     assert info["SourceUri"] == source
     assert info["LogFolderUri"] == f"https://contoso.sharepoint.com/Shared Documents/{job_id}"
     assert _log(spo, info) == ["IdentityNotResolvable nobody@contoso.onmicrosoft.com User identity cannot be resolved", "MissingIdentity - The identity is missing for the user object"]
@@ -122,7 +122,7 @@ def test_unmapped_key_aborts_the_job(fast):
     items = _queue_csom(spo, "/Shared Documents/bad.json", {"Cost": "CostCenter"}).json()
     job_id = items[4].strip("/")[5:-1]
     info, _ = _wait(spo, job_id)
-    assert info["State"] == 5 and info["Error"] == 5
+    assert info["State"] == 5 and info["Error"] == 23  # Error, InvalidDataFile
     assert _log(spo, info) == [f"InvalidProperty - {PATTI} Property 'AboutMe' is not mapped to any property in the user profile application."]
     assert fast.state.writes == []
 
@@ -148,9 +148,9 @@ def test_file_problems_end_the_job_in_error(fast):
     spo = Spo(fast)
     _upload(spo, "broken.json", b'{"value": [ {"IdName": "x"} ')
     cases = {
-        "https://contoso.sharepoint.com/Shared Documents/missing.json": 2,
-        "https://fabrikam.sharepoint.com/Shared Documents/broken.json": 3,
-        "https://contoso.sharepoint.com/Shared Documents/broken.json": 5,
+        "https://contoso.sharepoint.com/Shared Documents/missing.json": 20,  # DataFileNotExist
+        "https://fabrikam.sharepoint.com/Shared Documents/broken.json": 21,  # DataFileNotInTenant
+        "https://contoso.sharepoint.com/Shared Documents/broken.json": 23,  # InvalidDataFile
     }
     for source, error in cases.items():
         job_id = _queue_csom(spo, source, {"Cost": "CostCenter"}).json()[4].strip("/")[5:-1]
@@ -166,6 +166,78 @@ def test_queueing_needs_the_admin_host_and_rights(fast):
     assert answer.status_code == 200 and answer.json()[0]["ErrorInfo"]["ErrorTypeName"] == "System.UnauthorizedAccessException"
     reader = Spo(fast, roles=["User.Read.All"])
     assert _queue_csom(reader, "/Shared Documents/x.json", {"Cost": "CostCenter"}).json()[0]["ErrorInfo"] is not None
+
+
+_GOOD_PARAMETERS = (
+    '<Parameter Type="Enum">2</Parameter><Parameter Type="String">IdName</Parameter>'
+    '<Parameter Type="Dictionary"><Property Name="Cost" Type="String">CostCenter</Property></Parameter>'
+    '<Parameter Type="String">/Shared Documents/x.json</Parameter>'
+)
+
+
+def _raw_queue(parameters: str, name: str = "QueueImportProfileProperties", namespace: str = NS) -> bytes:
+    return (
+        f'<Request AddExpandoFieldTypeSuffix="true" SchemaVersion="15.0.0.0" LibraryVersion="16.0.0.0" ApplicationName="maforge tests" xmlns="{namespace}">'
+        f'<Actions><ObjectPath Id="2" ObjectPathId="1" /><Method Name="{name}" Id="3" ObjectPathId="1"><Parameters>{parameters}</Parameters></Method></Actions>'
+        f'<ObjectPaths><Constructor Id="1" TypeId="{TENANT_TYPE}" /></ObjectPaths></Request>'
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_raw_queue(_GOOD_PARAMETERS.replace('Type="Dictionary"', 'Type="Object[]"')), "The 'Type' attribute is invalid - The value 'Object[]' is invalid according to its datatype 'http://schemas.microsoft.com/sharepoint/clientquery/2009:MethodParameterTypeType' - The Enumeration constraint failed."),
+        (_raw_queue(_GOOD_PARAMETERS.replace('Type="Enum">2', 'Type="Int32">2')), "QueueImportProfileProperties takes parameters of types (Enum, String, Dictionary, String), not (Int32, String, Dictionary, String)."),
+        (_raw_queue(_GOOD_PARAMETERS.replace('Type="Enum">2', 'Type="Enum">two')), "'two' is not a valid Enum value."),
+        (_raw_queue(_GOOD_PARAMETERS.replace('Type="String">CostCenter</Property>', 'Type="Null" />')), "Every value of the propertyMap Dictionary must be a String."),
+        (_raw_queue(_GOOD_PARAMETERS.replace("<Property ", "<Item ").replace("</Property>", "</Item>")), "A Dictionary holds only Property elements, each with a Name."),
+        (_raw_queue(_GOOD_PARAMETERS.rsplit("<Parameter", 1)[0]), "QueueImportProfileProperties takes parameters of types (Enum, String, Dictionary, String), not (Enum, String, Dictionary)."),
+        (_raw_queue(_GOOD_PARAMETERS, name="queueimportprofileproperties"), "Method 'queueimportprofileproperties' does not exist on Office365Tenant, or is not modelled by the emulator."),
+        (_raw_queue(_GOOD_PARAMETERS, namespace="urn:not-csom"), "The root element must be Request in the namespace http://schemas.microsoft.com/sharepoint/clientquery/2009, not {urn:not-csom}Request."),
+        (b"<Request", None),
+    ],
+    ids=["unknown-type", "enum-as-int32", "enum-not-a-number", "null-map-value", "map-not-properties", "three-parameters", "method-name-case", "namespace", "not-xml"],
+)
+def test_malformed_csom_requests_are_refused_whole_in_errorinfo(fast, body, message):
+    """Only the request the .NET CSOM runtime writes is read: anything else is refused as a
+    whole (HTTP 200, the header's ErrorInfo), and no job is queued."""
+    answer = Spo(fast).post("/_vti_bin/client.svc/ProcessQuery", data=body, headers={"Content-Type": "text/xml"})
+    assert answer.status_code == 200
+    items = answer.json()
+    assert len(items) == 1 and set(items[0]) == {"SchemaVersion", "LibraryVersion", "ErrorInfo", "TraceCorrelationId"}
+    info = items[0]["ErrorInfo"]
+    assert set(info) == {"ErrorMessage", "ErrorValue", "TraceCorrelationId", "ErrorCode", "ErrorTypeName"}
+    assert (info["ErrorCode"], info["ErrorTypeName"]) == (-2147024809, "Microsoft.SharePoint.Client.InvalidClientQueryException")
+    if message is not None:
+        assert info["ErrorMessage"] == message
+    assert fast.state.jobs == {}
+
+
+def test_a_job_id_must_be_a_guid(fast):
+    bad = (
+        f'<Request SchemaVersion="15.0.0.0" LibraryVersion="16.0.0.0" ApplicationName="maforge tests" xmlns="{NS}">'
+        '<Actions><ObjectPath Id="2" ObjectPathId="1"/><ObjectPath Id="4" ObjectPathId="3"/></Actions>'
+        f'<ObjectPaths><Constructor Id="1" TypeId="{TENANT_TYPE}"/>'
+        '<Method Id="3" ParentId="1" Name="GetImportProfilePropertyJob"><Parameters><Parameter Type="Guid">job-1</Parameter></Parameters></Method></ObjectPaths></Request>'
+    )
+    info = Spo(fast).post("/_vti_bin/client.svc/ProcessQuery", data=bad.encode(), headers={"Content-Type": "text/xml"}).json()[0]["ErrorInfo"]
+    assert info["ErrorMessage"] == "'job-1' is not a valid Guid value."
+
+
+def test_delegated_admin_cannot_queue_by_default(emulator_factory):
+    """A delegated tenant admin's token is refused (pnp/powershell #4267); with
+    --allow-delegated-profile-writes the job is queued and runs."""
+    strict = emulator_factory(bulk_job_seconds=0.3)
+    refused = _queue_csom(Spo(strict, upn=strict.state.username), "/Shared Documents/x.json", {"Cost": "CostCenter"}).json()[0]["ErrorInfo"]
+    assert refused["ErrorTypeName"] == "System.UnauthorizedAccessException"
+    assert refused["ErrorMessage"] == "Access Denied: This application does not have the required permissions to access profile information."
+    kind = emulator_factory(bulk_job_seconds=0.3, allow_delegated_profile_writes=True)
+    admin = Spo(kind, upn=kind.state.username)
+    _upload(admin, "delegated.json", _file([{"IdName": PATTI, "Cost": "CC-DELEGATED"}]))
+    job_id = _queue_csom(admin, "/Shared Documents/delegated.json", {"Cost": "CostCenter"}).json()[4].strip("/")[5:-1]
+    info, _ = _wait(admin, job_id)
+    assert (info["State"], info["Error"]) == (4, 0)
+    assert Spo(kind).property(PATTI, "CostCenter") == "CC-DELEGATED"
 
 
 def test_rest_office365tenant_variant_and_job_listing(fast):
@@ -190,8 +262,32 @@ def test_rest_office365tenant_variant_and_job_listing(fast):
     assert spo.property(PATTI, "CostCenter") == "CC-REST"
     listing = spo.get("/_api/Microsoft.Online.SharePoint.TenantManagement.Office365Tenant/GetImportProfilePropertyJobs").json()["value"]
     assert [j["JobId"] for j in listing] == [job_id]
-    refused = spo.post("/_api/Microsoft.Online.SharePoint.TenantManagement.Office365Tenant/QueueImportProfileProperties", {**body, "propertyMap": {"About": "AboutMe"}})
+    # The plain JSON array form of Collection(SP.KeyValue) is read too.
+    plain = [{"Key": "About", "Value": "AboutMe", "ValueType": "Edm.String"}]
+    refused = spo.post("/_api/Microsoft.Online.SharePoint.TenantManagement.Office365Tenant/QueueImportProfileProperties", {**body, "propertyMap": plain})
     assert refused.status_code == 500 and refused.json()["odata.error"]["message"]["value"] == "Property Names [AboutMe] are not custom properties."
+
+
+def test_rest_property_map_as_a_json_object_is_refused_as_odata_refuses_it(emulator_factory):
+    """$metadata types propertyMap Collection(SP.KeyValue): an object where the collection
+    belongs is refused by the OData reader before anything runs, unless the switch allows it."""
+    queue = "/_api/Microsoft.Online.SharePoint.TenantManagement.Office365Tenant/QueueImportProfileProperties"
+    strict = emulator_factory(bulk_job_seconds=0.3)
+    body = {"idType": 2, "sourceDataIdProperty": "IdName", "propertyMap": {"Cost": "CostCenter"}, "sourceUri": "/Shared Documents/x.json"}
+    for accept, key in ((NOMETA, "odata.error"), (VERBOSE, "error")):
+        refused = Spo(strict).post(queue, body, accept=accept)
+        assert refused.status_code == 400
+        assert odata_error(refused, key) == ("-1, Microsoft.Data.OData.ODataException", "An unexpected 'StartObject' node was found when reading from the JSON reader. A 'StartArray' node was expected.")
+    text = Spo(strict).post(queue, {**body, "propertyMap": "Cost=CostCenter"})
+    assert text.status_code == 400 and "'PrimitiveValue' node" in odata_error(text)[1]
+    assert strict.state.jobs == {}
+    allowing = emulator_factory(bulk_job_seconds=0.3, allow_object_property_map=True)
+    spo = Spo(allowing)
+    _upload(spo, "object.json", _file([{"IdName": PATTI, "Cost": "CC-OBJECT"}]))
+    queued = spo.post(queue, {**body, "sourceUri": "/Shared Documents/object.json"})
+    assert queued.status_code == 200, queued.text
+    info, _ = _wait(spo, queued.json()["value"])
+    assert (info["State"], info["Error"]) == (4, 0) and spo.property(PATTI, "CostCenter") == "CC-OBJECT"
 
 
 def test_a_file_without_bom_is_read_as_latin1(fast):
@@ -200,6 +296,33 @@ def test_a_file_without_bom_is_read_as_latin1(fast):
     job_id = _queue_csom(spo, "/Shared Documents/nobom.json", {"Cost": "CostCenter"}).json()[4].strip("/")[5:-1]
     _wait(spo, job_id)
     assert spo.property(PATTI, "CostCenter") == "Ã\x98degÃ¥rd"  # mojibake, as the documentation warns
+
+
+def test_values_other_than_text_in_a_data_file(fast):
+    """null clears a property, numbers and booleans are written as text, and an array or object
+    is a row error in the log; the job still succeeds, ImportCompleteWithError."""
+    spo = Spo(fast)
+    _upload(spo, "values.json", _file([{"IdName": PATTI, "Cost": None, "Source": 42}, {"IdName": LYNNE, "Cost": ["CC-1"], "Source": True}]))
+    job_id = _queue_csom(spo, "/Shared Documents/values.json", {"Cost": "CostCenter", "Source": "ProfileSource"}).json()[4].strip("/")[5:-1]
+    info, _ = _wait(spo, job_id)
+    assert (info["State"], info["Error"]) == (4, 30)
+    assert _log(spo, info) == [f"InvalidPropertyValue - {LYNNE} Property 'Cost' must be a single string value."]
+    assert [(w.account, w.property, w.value) for w in fast.state.writes] == [
+        (CLAIMS + PATTI, "CostCenter", ""),
+        (CLAIMS + PATTI, "ProfileSource", "42"),
+        (CLAIMS + LYNNE, "ProfileSource", "True"),
+    ]
+
+
+def test_a_data_file_over_500000_property_values_is_too_big(fast):
+    spo = Spo(fast)
+    rows = [{"I": f"u{n}@contoso.onmicrosoft.com", "a": "1", "b": "2"} for n in range(250_001)]  # 500,002 values
+    _upload(spo, "big.json", _file(rows))
+    job_id = _queue_csom(spo, "/Shared Documents/big.json", {"a": "CostCenter", "b": "ProfileSource"}, id_name="I").json()[4].strip("/")[5:-1]
+    info, _ = _wait(spo, job_id, timeout=60)
+    assert (info["State"], info["Error"]) == (5, 22)  # Error, DataFileTooBig
+    assert info["ErrorMessage"] == "DataFileTooBig - The data file has 500002 properties; at most 500000 are allowed."
+    assert fast.state.writes == []
 
 
 def test_upload_without_overwrite_and_missing_files(fast):

@@ -3,6 +3,16 @@
 GetImportProfilePropertyJobs, DeleteImportProfilePropertiesJob), the REST Office365Tenant
 variant, and the import job itself.
 
+CSOM is how the documentation and PnP PowerShell queue a job; the request is read strictly
+(csom.py): the methods take exactly the parameter types the .NET runtime sends (idType Enum,
+sourceDataIdProperty String, propertyMap a Dictionary of Strings, sourceUri String; job ids
+Guid), and anything else is refused whole in CSOM's ErrorInfo shape. Over REST, $metadata types
+propertyMap Collection(SP.KeyValue): a JSON array of {Key, Value, ValueType} or the verbose
+{"results": [...]} wrapper is accepted; a plain JSON object is refused as SharePoint's OData
+reader refuses an object where a collection belongs (400 `-1, Microsoft.Data.OData.
+ODataException`, "An unexpected 'StartObject' node was found when reading from the JSON reader.
+A 'StartArray' node was expected.") unless `EmulatorConfig.allow_object_property_map`.
+
 Files. `POST …/_api/web/GetFolderByServerRelativeUrl('<folder>')/Files/add(url='<name>',
 overwrite=true)` stores the raw body; `GetFileByServerRelativeUrl('<path>')` returns the SP.File,
 `…/$value` its bytes, and `GetFolderByServerRelativeUrl('<folder>')/Files` lists a folder (that
@@ -25,9 +35,9 @@ eligibility errors are grouped per rule, in this order, in the documented style
 A queued job is Submitted (1), then Queued (3), then Processing (2) over
 `EmulatorConfig.bulk_job_seconds`; then it runs (on a timer, or on the first poll after that
 time, whichever comes first; never twice) and ends Succeeded (4) or Error (5):
-- source URI outside the tenant → Error, DataFileNotInTenant (3); file missing →
-  DataFileNotExist (2); more than 500 000 property values → DataFileTooBig (4); not JSON, or no
-  "value" array → InvalidDataFile (5) with "DataFileNotJson - <parser message>".
+- source URI outside the tenant → Error, DataFileNotInTenant (21); file missing →
+  DataFileNotExist (20); more than 500 000 property values → DataFileTooBig (22); not JSON, or
+  no "value" array → InvalidDataFile (23) with "DataFileNotJson - <parser message>".
 - a key in any row that the map does not name aborts the job before anything is written
   (the reference: "an unmapped key aborts the job"): Error, InvalidDataFile, one log line per
   occurrence: "InvalidProperty - <id> Property '<key>' is not mapped to any property in the user
@@ -35,7 +45,7 @@ time, whichever comes first; never twice) and ends Succeeded (4) or Error (5):
 - otherwise every row is applied through the write log (via="bulk", request id = the job id);
   a row without its id is logged "MissingIdentity - The identity is missing for the user
   object", an id that resolves to no profile "IdentityNotResolvable <id> User identity cannot
-  be resolved"; the job is then Succeeded with Error ImportCompleteWithError (6), else NoError.
+  be resolved"; the job is then Succeeded with Error ImportCompleteWithError (30), else NoError.
 The data file is decoded as UTF-8 when it starts with a BOM and as ISO-8859-1 otherwise, as
 the documentation warns. Logs: one file `<job id>.log` (one error per line, empty when
 there were none) in a folder named after the job id next to the data file; LogFolderUri is
@@ -57,10 +67,10 @@ import re
 import threading
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from urllib.parse import unquote, urlsplit
 
+from . import csom
 from .server import Request, Response, route
 from .sharepoint import (
     ACCESS_DENIED,
@@ -89,15 +99,16 @@ from .sharepoint import (
 from .state import BulkJob, TenantState
 
 OFFICE365_TENANT_TYPE = "e45fd516-a408-4ca4-b6dc-268e2f1f0f83"
-CSOM_NS = "http://schemas.microsoft.com/sharepoint/clientquery/2009"
 JOB_TYPE = "Microsoft.Online.SharePoint.TenantManagement.ImportProfilePropertiesJobInfo"
 JOBS_TYPE = "Microsoft.Online.SharePoint.TenantManagement.ImportProfilePropertiesJobStatusCollection"
 MAX_PROPERTIES = 500_000
 MAX_BYTES = 2 * 1024 * 1024 * 1024
 
-# JobState and ImportProfilePropertiesJobError (numbers in declaration order, §5.4)
+# ImportProfilePropertiesJobState: numbers as in PnP PowerShell's copy of the enum (declaration order)
 UNKNOWN, SUBMITTED, PROCESSING, QUEUED, SUCCEEDED, ERROR = range(6)
-NO_ERROR, INTERNAL_ERROR, FILE_NOT_EXIST, FILE_NOT_IN_TENANT, FILE_TOO_BIG, INVALID_FILE, COMPLETE_WITH_ERROR = range(7)
+# ImportProfilePropertiesJobError's numbers are not in declaration order: PnP PowerShell's copy of
+# the enum (SharePointUserProfileImportProfilePropertiesJobError.cs) has these gaps.
+NO_ERROR, INTERNAL_ERROR, FILE_NOT_EXIST, FILE_NOT_IN_TENANT, FILE_TOO_BIG, INVALID_FILE, COMPLETE_WITH_ERROR = 0, 1, 20, 21, 22, 23, 30
 
 _LOCK = threading.Lock()
 _RUNNING: set[str] = set()  # ids of jobs whose run has started (a job runs once)
@@ -283,10 +294,9 @@ def web_files(request: Request) -> Response:
 # ---------------------------------------------------------------------- jobs
 
 
-class QueueError(Exception):
-    def __init__(self, message: str, code: int = -1, type_name: str = "Microsoft.SharePoint.Client.ServerException"):
-        super().__init__(message)
-        self.message, self.code, self.type_name = message, code, type_name
+class QueueError(csom.CsomError):
+    """An Office365Tenant call refused (rights, queue-time validation): CSOM's ErrorInfo, or a
+    REST error with the same code and text."""
 
 
 def _access(request: Request) -> None:
@@ -294,6 +304,15 @@ def _access(request: Request) -> None:
     allowed = site_kind(request) == "admin" and (who.admin if who.delegated else WRITE_ROLE in who.roles)
     if not allowed:
         raise QueueError(ACCESS_DENIED[2], -2147024891, "System.UnauthorizedAccessException")
+    if who.delegated and not request.emulator.config.allow_delegated_profile_writes:
+        # Microsoft documents a Global Admin's call, but its sample signs in with
+        # SharePointOnlineCredentials (IDCRL, blocked since 2026-05-01); with an Entra ID
+        # delegated token the call was refused this way (pnp/powershell #4267, 2024) while
+        # app-only with a certificate works (#277). The harsher reading, as for per-user writes;
+        # --allow-delegated-profile-writes lets a delegated tenant admin in.
+        from .sharepoint import APP_READ_DENIED
+
+        raise QueueError(APP_READ_DENIED[2], -2147024891, "System.UnauthorizedAccessException")
 
 
 def queue_job(request: Request, id_type: object, id_property: object, property_map: dict[str, str], source_uri: object) -> BulkJob:
@@ -481,47 +500,12 @@ def delete_job(request: Request, job_id: object) -> bool:
 # ---------------------------------------------------------------------- CSOM
 
 
-def _csom_dumps(items: list[object]) -> bytes:
-    text = json.dumps(items, ensure_ascii=False, separators=(",", ":")).replace("/", "\\u002f")
-    text = re.sub(r"\\u002f(Guid|Date)\(([^)]*)\)\\u002f", r"\\/\1(\2)\\/", text)
-    return text.encode("utf-8")
-
-
-def _csom_header(request: Request, problem: QueueError | None = None) -> dict[str, object]:
-    info = None
-    if problem is not None:
-        info = {"ErrorMessage": problem.message, "ErrorValue": None, "TraceCorrelationId": request.request_id, "ErrorCode": problem.code, "ErrorTypeName": problem.type_name}
-    return {"SchemaVersion": "15.0.0.0", "LibraryVersion": "16.0.25927.12004", "ErrorInfo": info, "TraceCorrelationId": request.request_id}
-
-
-def _local(element: ET.Element) -> str:
-    return element.tag.rsplit("}", 1)[-1]
-
-
-def _parameter(element: ET.Element) -> object:
-    kind = (element.get("Type") or "String").lower()
-    text = element.text or ""
-    if kind == "null":
-        return None
-    if kind in ("enum", "int32", "int64", "int16", "byte", "uint32"):
-        return int(text.strip() or 0)
-    if kind == "boolean":
-        return text.strip().lower() == "true"
-    if kind == "guid":
-        return text.strip().strip("{}")
-    if kind == "dictionary":
-        return {p.get("Name") or "": _parameter(p) for p in element if _local(p) == "Property"}
-    if kind == "array":
-        return [_parameter(p) for p in element]
-    return text
-
-
-def _parameters(element: ET.Element) -> list[object]:
-    holder = next((c for c in element if _local(c) == "Parameters"), None)
-    return [_parameter(p) for p in holder] if holder is not None else []
-
-
 _TENANT = object()
+# Office365Tenant's bulk-import methods and the parameter types the .NET CSOM runtime sends
+# (PnP PowerShell's New-PnPUPABulkImportJob and Get-PnPUPABulkImportStatus call them this way):
+# which are object paths (they return a client object), which are actions (they return a value).
+_PATH_METHODS = {"GetImportProfilePropertyJob": ("Guid",), "GetImportProfilePropertyJobs": ()}
+_ACTION_METHODS = {"QueueImportProfileProperties": ("Enum", "String", "Dictionary", "String"), "DeleteImportProfilePropertiesJob": ("Guid",)}
 
 
 def _csom_job(job: BulkJob) -> dict[str, object]:
@@ -530,57 +514,61 @@ def _csom_job(job: BulkJob) -> dict[str, object]:
     return {"_ObjectType_": JOB_TYPE, **fields}
 
 
+def _arguments(element, signatures: dict[str, tuple[str, ...]]) -> tuple[str, list[object]]:
+    """A method's name and parameter values, when it is one of ``signatures`` and its
+    parameters have exactly the types the CSOM runtime sends; else CsomError."""
+    name = element.get("Name") or ""
+    if name not in signatures:
+        raise csom.invalid(f"Method {name!r} does not exist on Office365Tenant, or is not modelled by the emulator.")
+    sent = csom.parameters(element)
+    expected = signatures[name]
+    if tuple(p.type for p in sent) != expected:
+        raise csom.invalid(f"{name} takes parameters of types ({', '.join(expected)}), not ({', '.join(p.type for p in sent)}).")
+    values = [p.value for p in sent]
+    if name == "QueueImportProfileProperties" and not all(isinstance(v, str) for v in values[2].values()):  # type: ignore[union-attr]
+        raise csom.invalid("Every value of the propertyMap Dictionary must be a String.")
+    return name, values
+
+
 @route("POST", SITE + r"/_vti_bin/client\.svc/ProcessQuery", "spo")
 def process_query(request: Request) -> Response:
-    headers = {"Content-Type": "application/json; charset=utf-8", "X-SharePointHealthScore": "0"}
+    """Office365Tenant over CSOM, the documented way to queue a bulk import: the request is read
+    strictly (csom.py) and a malformed one is refused whole, in CSOM's ErrorInfo shape."""
     if site_kind(request) is None:
         return Response(404, b"File Not Found.", {"Content-Type": "text/plain; charset=utf-8"})
-    try:
-        root = ET.fromstring(request.body)
-    except ET.ParseError as problem:
-        body = _csom_dumps([_csom_header(request, QueueError(f"The request is not well-formed XML: {problem}", -2147024809, "Microsoft.SharePoint.Client.InvalidClientQueryException"))])
-        return Response(200, body, headers)
-    paths = {}
-    actions: list[ET.Element] = []
-    for section in root:
-        if _local(section) == "ObjectPaths":
-            paths.update({p.get("Id"): p for p in section})
-        elif _local(section) == "Actions":
-            actions.extend(section)
     objects: dict[str | None, object] = {}
 
-    def resolve_path(path_id: str | None) -> object:
+    def resolve(query: csom.Query, path_id: str | None) -> object:
         if path_id in objects:
             return objects[path_id]
-        node = paths.get(path_id)
+        node = query.paths.get(path_id or "")
         if node is None:
-            raise QueueError(f"The object path {path_id} is not defined.", -2147024809, "Microsoft.SharePoint.Client.InvalidClientQueryException")
-        kind = _local(node)
+            raise csom.invalid(f"The object path {path_id} is not defined.")
+        kind = csom.local(node)
         if kind == "Constructor":
             if (node.get("TypeId") or "").strip("{}").lower() != OFFICE365_TENANT_TYPE:
-                raise QueueError(f"Type {node.get('TypeId')} is not supported by the emulator.", -1, "Microsoft.SharePoint.Client.InvalidClientQueryException")
+                raise csom.invalid(f"Type {node.get('TypeId')} is not modelled by the emulator.")
             _access(request)
             value: object = _TENANT
-        elif kind == "Method" and resolve_path(node.get("ParentId")) is _TENANT:
-            name, args = (node.get("Name") or "").lower(), _parameters(node)
-            if name == "getimportprofilepropertyjob":
-                value = find_job(request, args[0] if args else None)
-            elif name == "getimportprofilepropertyjobs":
+        elif kind == "Method" and resolve(query, node.get("ParentId")) is _TENANT:
+            name, args = _arguments(node, _PATH_METHODS)
+            if name == "GetImportProfilePropertyJob":
+                value = find_job(request, args[0])
+            else:
                 with request.state.lock:
                     jobs = list(request.state.jobs.values())
                 value = [advance(request.emulator, j) for j in jobs]
-            else:
-                raise QueueError(f"Method {node.get('Name')} is not supported by the emulator.", -1, "Microsoft.SharePoint.Client.InvalidClientQueryException")
         else:
-            raise QueueError(f"Object path {kind} is not supported by the emulator.", -1, "Microsoft.SharePoint.Client.InvalidClientQueryException")
+            raise csom.invalid(f"Object path {kind} is not modelled by the emulator.")
         objects[path_id] = value
         return value
 
     out: list[object] = []
     try:
-        for action in actions:
-            kind, action_id = _local(action), int(action.get("Id") or 0)
-            target = resolve_path(action.get("ObjectPathId"))
+        query = csom.read(request.body)
+        for action in query.actions:
+            kind, action_id = csom.local(action), int(action.get("Id") or 0)
+            target = resolve(query, action.get("ObjectPathId"))
             if kind == "ObjectPath":
                 out += [action_id, {"IsNull": target is None}]
             elif kind == "Query":
@@ -591,39 +579,50 @@ def process_query(request: Request) -> Response:
                 else:
                     out += [action_id, None]
             elif kind == "Method" and target is _TENANT:
-                name, args = (action.get("Name") or "").lower(), _parameters(action)
-                if name == "queueimportprofileproperties":
-                    if len(args) != 4 or not isinstance(args[2], dict):
-                        raise QueueError("QueueImportProfileProperties takes (idType, sourceDataIdProperty, propertyMap, sourceUri).", -2147024809, "Microsoft.SharePoint.Client.InvalidClientQueryException")
-                    job = queue_job(request, args[0], args[1], {str(k): str(v) for k, v in args[2].items()}, args[3])
+                name, args = _arguments(action, _ACTION_METHODS)
+                if name == "QueueImportProfileProperties":
+                    job = queue_job(request, args[0], args[1], args[2], args[3])  # type: ignore[arg-type]
                     out += [action_id, f"/Guid({job.job_id})/"]
-                elif name == "deleteimportprofilepropertiesjob":
-                    out += [action_id, delete_job(request, args[0] if args else None)]
                 else:
-                    raise QueueError(f"Method {action.get('Name')} is not supported by the emulator.", -1, "Microsoft.SharePoint.Client.InvalidClientQueryException")
+                    out += [action_id, delete_job(request, args[0])]
             else:
-                raise QueueError(f"Action {kind} is not supported by the emulator.", -1, "Microsoft.SharePoint.Client.InvalidClientQueryException")
-    except QueueError as problem:
-        return Response(200, _csom_dumps([_csom_header(request, problem)]), headers)
-    return Response(200, _csom_dumps([_csom_header(request), *out]), headers)
+                raise csom.invalid(f"Action {kind} is not modelled by the emulator.")
+    except csom.CsomError as problem:
+        return csom.failure(request.request_id, problem)
+    return csom.answer(request.request_id, out)
 
 
 # ---------------------------------------------------------------------- REST Office365Tenant
 
 
-def _rest_map(value: object) -> dict[str, str]:
+# OData v3's JSON reader, given an object or a primitive where Collection(SP.KeyValue) is
+# expected (SharePoint's answer to a collection sent wrong: pnp/pnpjs #2156 and #2162, and
+# "PrimitiveValue" for a multi-choice field sent as a string).
+_NOT_A_COLLECTION = "An unexpected '{node}' node was found when reading from the JSON reader. A 'StartArray' node was expected."
+_ODATA_ERROR = "-1, Microsoft.Data.OData.ODataException"
+
+
+def _rest_map(request: Request, value: object) -> dict[str, str]:
+    """``propertyMap`` as its $metadata types it, Collection(SP.KeyValue): a JSON array of
+    {Key, Value, ValueType} objects, or the verbose {"results": [...]} wrapper. A plain JSON
+    object is refused as SharePoint's OData reader refuses an object where a collection is
+    expected, unless ``allow_object_property_map``."""
+    if value is None:
+        return {}  # missing: queue_job refuses an empty map
     if isinstance(value, dict) and "results" in value:
         value = value["results"]
-    if isinstance(value, list):
-        result = {}
-        for item in value:
-            if not isinstance(item, dict) or "Key" not in item:
-                raise CallError(bad_request("propertyMap must be a collection of SP.KeyValue."))
-            result[str(item["Key"])] = str(item.get("Value") or "")
-        return result
-    if isinstance(value, dict):
+    elif isinstance(value, dict):
+        if not request.emulator.config.allow_object_property_map:
+            raise CallError((400, _ODATA_ERROR, _NOT_A_COLLECTION.format(node="StartObject")))
         return {str(k): str(v) for k, v in value.items()}
-    raise CallError(bad_request("propertyMap must be a collection of SP.KeyValue."))
+    if not isinstance(value, list):
+        raise CallError((400, _ODATA_ERROR, _NOT_A_COLLECTION.format(node="PrimitiveValue")))
+    result: dict[str, str] = {}
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("Key"), str) or not isinstance(item.get("Value"), str):
+            raise CallError(bad_request("Every item of propertyMap must be an SP.KeyValue with a string Key and Value."))
+        result[item["Key"]] = item["Value"]
+    return result
 
 
 @route("GET POST", SITE + r"/_api/Microsoft\.Online\.SharePoint\.TenantManagement\.Office365Tenant/(?P<call>.+)", "spo")
@@ -642,12 +641,14 @@ def office365_tenant(request: Request) -> Response:
         if request.method == "POST":
             for key, value in body_params(request).items():
                 params.setdefault(key, value)
+        if lowered == "queueimportprofileproperties" and request.method != "POST":
+            return error(fmt, 405, "-1, Microsoft.SharePoint.Client.ClientServiceException", "The HTTP method 'GET' cannot be used to access the resource 'QueueImportProfileProperties'.")
+        # The body is read (and a malformed propertyMap refused) before the call runs.
+        property_map = _rest_map(request, params.get("propertymap")) if lowered == "queueimportprofileproperties" else {}
         try:
             _access(request)
             if lowered == "queueimportprofileproperties":
-                if request.method != "POST":
-                    return error(fmt, 405, "-1, Microsoft.SharePoint.Client.ClientServiceException", "The HTTP method 'GET' cannot be used to access the resource 'QueueImportProfileProperties'.")
-                job = queue_job(request, params.get("idtype"), params.get("sourcedataidproperty"), _rest_map(params.get("propertymap")), params.get("sourceuri"))
+                job = queue_job(request, params.get("idtype"), params.get("sourcedataidproperty"), property_map, params.get("sourceuri"))
                 return primitive(fmt, "QueueImportProfileProperties", job.job_id, "Edm.Guid", base)
             if lowered == "getimportprofilepropertyjob":
                 job = find_job(request, params.get("jobid"))

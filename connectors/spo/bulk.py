@@ -7,10 +7,13 @@ SharePoint; which custom properties users may edit is known only to the tenant, 
 refusal naming properties ("Property Names [A, B] are editable by user.") is turned into
 `IneligibleProperties` for the caller to route those through PeopleManager instead.
 
-Queueing uses the REST form of Office365Tenant (as Office365-REST-Python-Client sends it);
-the reference marks that path unverified, and the CSOM ProcessQuery form is the documented
-one. Both are served by the emulator; a tenant refusing the REST path is reported as a failed
-job so the caller falls back to per-user writes.
+Office365Tenant is called over CSOM (csom.py), as Microsoft documents it and PnP PowerShell
+calls it: queueing, reading a job, listing jobs, deleting a job record. Its REST form sends
+propertyMap in a shape nobody has shown SharePoint to accept; had it been refused, every bulk
+apply would silently have fallen back to per-user writes.
+
+The queue call is the one call that is never repeated: a lost answer means the job may exist
+(BulkUnknown), and the caller must not write its rows another way.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from . import csom
 from .people import odata_literal
 from .session import SpoError, SpoSession
 
-TENANT_API = "/_api/Microsoft.Online.SharePoint.TenantManagement.Office365Tenant"
 ID_PRINCIPAL_NAME = 2  # ImportProfilePropertiesUserIdType.PrincipalName (numbers inferred)
 ID_PROPERTY = "IdName"
 STATE_NAMES = {0: "Unknown", 1: "Submitted", 2: "Processing", 3: "Queued", 4: "Succeeded", 5: "Error"}
-ERROR_NAMES = {0: "NoError", 1: "InternalError", 2: "DataFileNotExist", 3: "DataFileNotInTenant", 4: "DataFileTooBig", 5: "InvalidDataFile", 6: "ImportCompleteWithError"}
+# ImportProfilePropertiesJobError, numbered as in PnP PowerShell's copy of the enum
+ERROR_NAMES = {0: "NoError", 1: "InternalError", 20: "DataFileNotExist", 21: "DataFileNotInTenant", 22: "DataFileTooBig", 23: "InvalidDataFile", 30: "ImportCompleteWithError"}
 MAX_VALUES_PER_FILE = 500_000  # documented per-file limit of property values
 _INELIGIBLE = re.compile(r"Property Names \[([^\]]*)\]")
 
@@ -90,39 +94,64 @@ class BulkImporter:
         root = urlsplit(site)
         return f"{root.scheme}://{root.netloc}{relative}"
 
+    def _csom(self, actions: str, object_paths: str = "", *, safe_to_repeat: bool = True) -> dict[int, Any]:
+        """One Office365Tenant ProcessQuery on the admin site (object path 1 is the tenant)."""
+        return csom.call(self.session, self.session.connection.admin_url, csom.request_xml(actions, object_paths), safe_to_repeat=safe_to_repeat)
+
     def queue(self, property_map: Mapping[str, str], source_uri: str) -> str:
-        url = f"{self.session.connection.admin_url}{TENANT_API}/QueueImportProfileProperties"
-        body = {"idType": ID_PRINCIPAL_NAME, "sourceDataIdProperty": ID_PROPERTY, "propertyMap": dict(property_map), "sourceUri": source_uri}
+        """QueueImportProfileProperties(idType, sourceDataIdProperty, propertyMap, sourceUri):
+        the job id. Sent once, never repeated."""
+        arguments = csom.parameters(csom.enum(ID_PRINCIPAL_NAME), csom.string(ID_PROPERTY), csom.dictionary(property_map), csom.string(source_uri))
         try:
-            answer = self.session.request("POST", url, json_body=body, safe_to_repeat=False)
+            results = self._csom(f'<Method Name="QueueImportProfileProperties" Id="3" ObjectPathId="1">{arguments}</Method>', safe_to_repeat=False)
+        except csom.CsomRefused as refusal:
+            found = _INELIGIBLE.findall(str(refusal))
+            if found:
+                names = [n.strip() for group in found for n in group.split(",") if n.strip()]
+                raise IneligibleProperties(f"SharePoint will not bulk-import {', '.join(names)}: {refusal}", names) from None
+            raise BulkError(f"queueing the bulk import: {refusal}", refusal.status, refusal.code) from None
         except SpoError as error:
             if error.status is None:
                 raise BulkUnknown(f"no answer when queueing the bulk import of {source_uri}; the job may exist") from None
             raise
-        payload = _json(answer.body)
-        if not 200 <= answer.status < 300:
-            message = _message(payload) or answer.body[:300].decode("utf-8", "replace")
-            found = _INELIGIBLE.findall(message)
-            if found:
-                names = [n.strip() for group in found for n in group.split(",") if n.strip()]
-                raise IneligibleProperties(f"SharePoint will not bulk-import {', '.join(names)}: {message}", names)
-            raise BulkError(f"queueing the bulk import answered {answer.status}: {message}", answer.status)
-        job_id = str(payload.get("value") if isinstance(payload, dict) else payload or "")
+        job_id = csom.guid_value(results.get(3))
         if not job_id or job_id == "00000000-0000-0000-0000-000000000000":
             # PnP notes the id is sometimes empty although the job started: find it by source.
-            job_id = self._job_for(source_uri)
+            try:
+                job_id = self._job_for(source_uri)
+            except SpoError as error:
+                raise BulkUnknown(f"the bulk import of {source_uri} was queued without a job id and {error}; the job may still run") from None
         return job_id
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """GetImportProfilePropertyJobs: every job record the tenant keeps."""
+        results = self._csom(
+            '<ObjectPath Id="4" ObjectPathId="3" /><Query Id="5" ObjectPathId="3"><Query SelectAllProperties="true"><Properties /></Query>'
+            '<ChildItemQuery SelectAllProperties="true"><Properties /></ChildItemQuery></Query>',
+            '<Method Id="3" ParentId="1" Name="GetImportProfilePropertyJobs" />',
+        )
+        collection = results.get(5) or {}
+        return [_job(item) for item in collection.get("_Child_Items_", [])] if isinstance(collection, dict) else []
+
     def _job_for(self, source_uri: str) -> str:
-        jobs = self.session.call("GET", f"{self.session.connection.admin_url}{TENANT_API}/GetImportProfilePropertyJobs")
-        for job in (jobs or {}).get("value", []):
+        for job in self.jobs():
             if job.get("SourceUri") == source_uri:
                 return str(job["JobId"])
         raise BulkError("the bulk import job was queued without an id and cannot be found")
 
     def status(self, job_id: str) -> dict[str, Any]:
-        url = f"{self.session.connection.admin_url}{TENANT_API}/GetImportProfilePropertyJob(jobId=@v)?@v={odata_literal(job_id)}"
-        return self.session.call("GET", url) or {}
+        """GetImportProfilePropertyJob, loaded: JobId, State, Error, ErrorMessage, SourceUri,
+        LogFolderUri ({} for a job SharePoint does not know)."""
+        results = self._csom(
+            '<ObjectPath Id="4" ObjectPathId="3" /><Query Id="5" ObjectPathId="3"><Query SelectAllProperties="true"><Properties /></Query></Query>',
+            f'<Method Id="3" ParentId="1" Name="GetImportProfilePropertyJob">{csom.parameters(csom.guid(job_id))}</Method>',
+        )
+        found = results.get(5)
+        return _job(found) if isinstance(found, dict) else {}
+
+    def delete_job(self, job_id: str) -> None:
+        """DeleteImportProfilePropertiesJob: the job's record, once its outcome is read."""
+        self._csom(f'<Method Name="DeleteImportProfilePropertiesJob" Id="3" ObjectPathId="1">{csom.parameters(csom.guid(job_id))}</Method>')
 
     def wait(self, job_id: str, *, first_wait: float = 2.0, max_wait: float = 60.0, timeout: float = 6 * 3600) -> dict[str, Any]:
         """Poll until Succeeded or Error. Before each poll we wait a quarter of the time
@@ -188,7 +217,7 @@ class BulkImporter:
                 # another way now could race it. The caller reports them unknown, not failed.
                 raise BulkUnknown(f"bulk import job {job_id} was queued, then {error}") from None
             try:
-                self.session.request("POST", f"{self.session.connection.admin_url}{TENANT_API}/DeleteImportProfilePropertiesJob", json_body={"jobId": job_id})
+                self.delete_job(job_id)
             except SpoError:
                 pass  # a job record left behind is harmless
             return JobOutcome(job_id, state, error, str(job.get("ErrorMessage") or ""), lines)
@@ -203,16 +232,9 @@ class BulkImporter:
                     pass  # cleanup is best effort; the file holds no secret
 
 
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body.decode("utf-8-sig")) if body.strip() else None
-    except ValueError:
-        return None
-
-
-def _message(payload: Any) -> str:
-    if not isinstance(payload, dict):
-        return ""
-    error = payload.get("odata.error") or payload.get("error") or {}
-    message = error.get("message") if isinstance(error, dict) else None
-    return str(message.get("value") if isinstance(message, dict) else message or "")
+def _job(fields: dict[str, Any]) -> dict[str, Any]:
+    """A CSOM ImportProfilePropertiesJobInfo as plain fields (JobId a plain Guid)."""
+    job = {key: value for key, value in fields.items() if not key.startswith("_")}
+    if "JobId" in job:
+        job["JobId"] = csom.guid_value(job["JobId"])
+    return job
