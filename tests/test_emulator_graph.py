@@ -1,5 +1,7 @@
 """The emulator's Microsoft Graph users: paging, $select/$filter/$top, and delta with
-nextLink then deltaLink, including changed, disabled and deleted users."""
+nextLink then deltaLink, including changed, disabled and deleted users; delta tracks only
+what it selects, ignores $top, filters by id only; custom attributes (directory extensions,
+onPremisesExtensionAttributes) are served, changed and tracked."""
 
 from __future__ import annotations
 
@@ -77,7 +79,7 @@ def test_filters_and_limits(graph):
 
 
 def test_delta_rounds_return_only_changes(graph):
-    users, last = graph.all_pages("/v1.0/users/delta", **{"$select": "id,userPrincipalName,department,accountEnabled", "$top": "40"})
+    users, last = graph.all_pages("/v1.0/users/delta", **{"$select": "id,userPrincipalName,department,accountEnabled"})
     assert len(users) == 120 and "@odata.deltaLink" in last
     delta_link = last["@odata.deltaLink"]
     assert "$deltatoken=" in delta_link
@@ -119,3 +121,103 @@ def test_count_needs_eventual_consistency_and_follows_deletions(graph):
     directory(graph.emulator.state).delete_user(PATTI)
     again = graph.session.get(graph.emulator.graph_url + "/v1.0/users/$count", headers={"ConsistencyLevel": "eventual"}, timeout=30)
     assert again.text == "119"
+
+
+def test_delta_reports_only_changes_to_the_selected_properties(graph):
+    book = directory(graph.emulator.state)
+    _, narrow = graph.all_pages("/v1.0/users/delta", **{"$select": "id,userPrincipalName,accountEnabled"})
+    _, wide = graph.all_pages("/v1.0/users/delta", **{"$select": "id,department"})
+    _, default = graph.all_pages("/v1.0/users/delta")  # no $select: Graph's default set is tracked
+    book.update_user(PATTI, department="Board")  # selected by `wide` only
+    book.update_user("user000040@contoso.onmicrosoft.com", jobTitle="Chair")  # a default property
+    book.disable_user("user000041@contoso.onmicrosoft.com")  # selected by `narrow` only
+    gone = book.user(book.index("user000042@contoso.onmicrosoft.com"))["id"]
+    book.delete_user("user000042@contoso.onmicrosoft.com")  # reported whatever is selected
+
+    seen_narrow, _ = graph.all_pages(narrow["@odata.deltaLink"])
+    assert [u.get("userPrincipalName") for u in seen_narrow] == ["user000041@contoso.onmicrosoft.com", None]
+    assert seen_narrow[1] == {"id": gone, "@removed": {"reason": "changed"}}
+    seen_wide, _ = graph.all_pages(wide["@odata.deltaLink"])
+    assert [set(u) for u in seen_wide][0] == {"id", "department"} and seen_wide[0]["department"] == "Board"
+    assert [u["id"] for u in seen_wide][1:] == [gone]
+    seen_default, _ = graph.all_pages(default["@odata.deltaLink"])
+    assert [u.get("jobTitle") for u in seen_default] == ["Chair", None]
+
+
+def test_delta_ignores_top_and_pages_by_two_hundred(emulator_factory):
+    graph = Graph(emulator_factory(profiles=450, throttle="none"))
+    first = graph.get("/v1.0/users/delta", **{"$select": "id", "$top": "10"})
+    assert first.status_code == 200 and len(first.json()["value"]) == 200
+    users, last = graph.all_pages("/v1.0/users/delta", **{"$select": "id", "$top": "999"})
+    assert len(users) == 450 and len({u["id"] for u in users}) == 450 and "@odata.deltaLink" in last
+
+
+def test_delta_filters_by_object_id_only_and_carries_the_filter(graph):
+    book = directory(graph.emulator.state)
+    ids = [book.user(i)["id"] for i in (3, 7)]
+    scoped = " or ".join(f"id eq '{i}'" for i in ids)
+    users, last = graph.all_pages("/v1.0/users/delta", **{"$select": "id,department", "$filter": scoped})
+    assert sorted(u["id"] for u in users) == sorted(ids)
+    book.update_user(7, department="Scoped")
+    book.update_user(8, department="Outside")
+    changes, _ = graph.all_pages(last["@odata.deltaLink"])
+    assert changes == [{"id": ids[1], "department": "Scoped"}]
+
+    def refused(**params) -> str:
+        answer = graph.get("/v1.0/users/delta", **params)
+        assert answer.status_code == 400, answer.text
+        return answer.json()["error"]["code"]
+
+    many = " or ".join(f"id eq '{book.user(i)['id']}'" for i in range(1, 52))
+    assert refused(**{"$filter": many}) == "Request_UnsupportedQuery"
+    assert refused(**{"$filter": "department eq 'Sales'"}) == "Request_UnsupportedQuery"
+    assert refused(**{"$filter": f"id eq '{ids[0]}' and accountEnabled eq true"}) == "Request_UnsupportedQuery"
+    assert refused(**{"$orderby": "displayName"}) == "Request_UnsupportedQuery"
+    assert refused(**{"$expand": "manager"}) == "Request_UnsupportedQuery"
+    # Query options belong to the first request; the links carry them.
+    token = last["@odata.deltaLink"].split("$deltatoken=")[1]
+    assert refused(**{"$deltatoken": token, "$select": "id,jobTitle"}) == "Request_UnsupportedQuery"
+    assert refused(**{"$deltatoken": token, "$filter": scoped}) == "Request_UnsupportedQuery"
+    assert refused(**{"$deltatoken": "garbage!"}) == "Request_BadRequest"
+
+
+def test_custom_attributes_are_selected_changed_and_tracked(graph):
+    book = directory(graph.emulator.state)
+    cost, division = book.extension("costCenter"), book.extension("division")
+    assert cost == "extension_" + graph.emulator.state.client_id.replace("-", "") + "_costCenter"
+    users, _ = graph.all_pages("/v1.0/users", **{"$select": f"id,{cost},{division},onPremisesExtensionAttributes", "$top": "999"})
+    first, fourth = users[0], users[3]
+    assert first[cost] == "CC-1037" and first[division] == "South" and cost not in fourth  # unset: left out
+    assert set(first["onPremisesExtensionAttributes"]) == {f"extensionAttribute{n}" for n in range(1, 16)}
+    assert first["onPremisesExtensionAttributes"]["extensionAttribute3"] == "Employee" and fourth["onPremisesExtensionAttributes"]["extensionAttribute3"] is None
+    assert cost not in graph.get(f"/v1.0/users/{PATTI}").json()  # only on $select
+    by_filter, _ = graph.all_pages("/v1.0/users", **{"$filter": f"{cost} eq 'cc-1037'", "$select": "id"})
+    assert [u["id"] for u in by_filter] == [first["id"]]
+
+    missing = graph.get("/v1.0/users", **{"$select": cost.replace("costCenter", "shoeSize")})
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "Request_UnsupportedQuery"
+    assert "does not exist as a declared property or extension property" in missing.json()["error"]["message"]
+    assert graph.get("/v1.0/users", **{"$select": "onPremisesExtensionAttributes/extensionAttribute3"}).status_code == 400
+    assert graph.get("/v1.0/users/delta", **{"$select": f"id,{cost}x"}).status_code == 400
+
+    _, tracking = graph.all_pages("/v1.0/users/delta", **{"$select": f"id,{cost},onPremisesExtensionAttributes"})
+    _, not_tracking = graph.all_pages("/v1.0/users/delta", **{"$select": "id,department"})
+    book.update_user(PATTI, **{cost: "CC-9999"})
+    book.update_user(2, onPremisesExtensionAttributes={"extensionAttribute3": "Contractor"})
+    changes, _ = graph.all_pages(tracking["@odata.deltaLink"])
+    assert [c[cost] for c in changes[:1]] == ["CC-9999"]
+    attributes = changes[1]["onPremisesExtensionAttributes"]
+    assert attributes["extensionAttribute3"] == "Contractor" and attributes["extensionAttribute1"] == "B000002"  # a PATCH changes only what it names
+    assert graph.all_pages(not_tracking["@odata.deltaLink"])[0] == []
+
+
+def test_delta_tracks_the_manager_when_selected(graph):
+    book = directory(graph.emulator.state)
+    patti, isaiah = book.user(1)["id"], book.user(3)["id"]
+    users, last = graph.all_pages("/v1.0/users/delta", **{"$select": "id,manager"})
+    assert users[1] == {"id": book.user(2)["id"], "manager@delta": [{"@odata.type": "#microsoft.graph.user", "id": patti}]}
+    assert users[0]["manager@delta"] == []  # the CEO has none
+    assert graph.get("/v1.0/users", **{"$select": "manager"}).status_code == 400  # /users expands it instead
+    book.update_user(2, manager="isaiah.langer@contoso.onmicrosoft.com")
+    changes, _ = graph.all_pages(last["@odata.deltaLink"])
+    assert changes == [{"id": book.user(2)["id"], "manager@delta": [{"@odata.type": "#microsoft.graph.user", "id": isaiah}]}]
