@@ -200,7 +200,13 @@ def _start(work: Path, profiles: int) -> Setup:
     inputs, run = work / "inputs", work / "run"
     inputs.mkdir()
     run.mkdir()
-    emulator = Emulator(EmulatorConfig(profiles=profiles, throttle="bench", bulk_job_seconds=0.2), work / "emulator").start()
+    # This trial is about secrets, so it signs in every way maforge offers, password included,
+    # and applies with a cached password sign-in: the tenant must let the test user use the
+    # password grant (no MFA) and let a delegated admin write others' profiles, which real
+    # SharePoint refuses (docs/emulator.md, "Who may read and write profiles").
+    emulator = Emulator(
+        EmulatorConfig(profiles=profiles, throttle="bench", bulk_job_seconds=0.2, mfa_required=False, allow_delegated_profile_writes=True), work / "emulator"
+    ).start()
     entra_state(emulator).device_code_interval = 1  # msal polls every second, not every five
     state = emulator.state
     (inputs / "password.txt").write_text(state.password + "\n", encoding="utf-8")

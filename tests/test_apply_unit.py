@@ -123,6 +123,9 @@ def test_a_failed_read_fails_its_profiles_and_the_rest_is_applied(tmp_path, monk
         class connection:
             tenant = "contoso"
 
+        class credential:
+            method = "certificate"
+
         @staticmethod
         def map(function, items):
             return [function(i) for i in items]
@@ -171,7 +174,7 @@ def test_a_job_whose_log_cannot_be_read_is_reported_unknown_not_applied():
             return "job-1"
 
         def wait(self, job_id, **_):
-            return {"State": 4, "Error": 6, "LogFolderUri": "https://contoso.sharepoint.com/Shared Documents/maforge-imports/job-1"}
+            return {"State": 4, "Error": 30, "LogFolderUri": "https://contoso.sharepoint.com/Shared Documents/maforge-imports/job-1"}
 
         def log_files(self, job):
             return ["/Shared Documents/maforge-imports/job-1/job-1.log"]

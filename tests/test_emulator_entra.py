@@ -434,7 +434,15 @@ def public(emulator, **options) -> msal.PublicClientApplication:
     return msal.PublicClientApplication(emulator.state.public_client_id, **options)
 
 
-def test_msal_password_grant(emulator):
+@pytest.fixture
+def no_mfa(emulator_factory):
+    """An emulator whose test user is not under MFA (`maforge emulator --no-mfa`): the only
+    way the password grant works."""
+    return emulator_factory(mfa_required=False)
+
+
+def test_msal_password_grant(no_mfa):
+    emulator = no_mfa
     state = emulator.state
     app = public(emulator)
     result = app.acquire_token_by_username_password(state.username, state.password, ["https://contoso.sharepoint.com/AllSites.Manage"])
@@ -451,9 +459,10 @@ def test_msal_password_grant(emulator):
     assert emulator.minter.validate(renewed["access_token"], emulator.sharepoint_audiences)["upn"] == state.username
 
 
-def test_msal_password_grant_at_the_emulator_authority(emulator):
+def test_msal_password_grant_at_the_emulator_authority(no_mfa):
     """The user-realm lookup goes to https://127.0.0.1/ (no port): only a transport that
     routes that origin gets through (spo-profiles-api.md §7.3)."""
+    emulator = no_mfa
     state = emulator.state
     app = public(emulator, authority=emulator.authority, instance_discovery=False)
     result = app.acquire_token_by_username_password(state.username, state.password, ["https://graph.microsoft.com/User.Read"])
@@ -470,6 +479,35 @@ def test_bad_password_and_unknown_user(emulator):
     aadsts(post_token(emulator, {**form, "username": f"nobody@{state.domain}"}), 400, "invalid_grant", 50034)
     # A confidential client must authenticate itself for ROPC too.
     aadsts(post_token(emulator, {**form, "client_id": state.client_id, "password": state.password}), 401, "invalid_client", 7000218)
+
+
+def test_password_grant_fails_under_mfa(emulator):
+    """By default the test user is under MFA: the right password still gets no token, with
+    Entra's AADSTS50076 naming the resource by its app id; msal does the user-realm lookup
+    first, as it would against Entra."""
+    state = emulator.state
+    result = public(emulator).acquire_token_by_username_password(state.username, state.password, ["https://contoso.sharepoint.com/AllSites.Manage"])
+    assert "access_token" not in result
+    assert result["error"] == "invalid_grant" and result["error_codes"] == [50076] and result["suberror"] == "basic_action", result
+    assert "must use multi-factor authentication to access '00000003-0000-0ff1-ce00-000000000000'" in result["error_description"]
+    form = {"client_id": state.public_client_id, "grant_type": "password", "username": state.username, "password": state.password, "scope": "https://graph.microsoft.com/User.Read"}
+    body = aadsts(post_token(emulator, form), 400, "invalid_grant", 50076)
+    assert "'00000003-0000-0000-c000-000000000000'" in body["error_description"]
+    # A wrong password is still a wrong password: MFA is only asked once it is right.
+    aadsts(post_token(emulator, {**form, "password": "wrong"}), 400, "invalid_grant", 50126)
+
+
+@pytest.mark.parametrize("authority", ["common", "consumers"])
+def test_password_grant_needs_a_tenant_or_organizations_authority(no_mfa, authority):
+    emulator = no_mfa
+    state = emulator.state
+    form = {"client_id": state.public_client_id, "grant_type": "password", "username": state.username, "password": state.password, "scope": SPO_SCOPE}
+    aadsts(post_token(emulator, form, tenant=authority), 400, "invalid_request", 9001023)
+    assert "access_token" in post_token(emulator, form, tenant="organizations").json()
+    assert "access_token" in post_token(emulator, form, tenant=state.domain).json()
+    if authority == "common":  # msal at /common: discovery and the realm lookup work, the grant does not
+        result = public(emulator, authority=f"{LOGIN}/common").acquire_token_by_username_password(state.username, state.password, [SPO_SCOPE])
+        assert result["error_codes"] == [9001023], result
 
 
 def test_unconsented_delegated_scope(emulator):

@@ -3,6 +3,11 @@ the v2.0 token endpoint (client credentials with a certificate assertion, a clie
 federated assertion; password; device code; refresh token), the device-code endpoint, and
 managed identity (IMDS, and the App Service variant).
 
+The password grant is as strict as Entra's: it needs a tenant or `organizations` authority
+(AADSTS9001023 at /common and /consumers), and while `EmulatorConfig.mfa_required` is on (the
+default; `maforge emulator --no-mfa` turns it off) the test user is under MFA, so the right
+password gets AADSTS50076 instead of a token. Device-code tokens record MFA and are not affected.
+
 Sources: spo-profiles-api.md §1.2, §7 and §10 (what msal 1.39 sends and expects). Error
 bodies have Entra's shape: `error`, `error_description` ("AADSTS<code>: <text>" followed by
 Trace ID, Correlation ID and Timestamp lines, CRLF-separated), `error_codes`, `timestamp`,
@@ -51,7 +56,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from .certs import thumbprints
-from .server import Request, Response, route
+from .server import GRAPH_RESOURCE_ID, SHAREPOINT_RESOURCE_ID, Request, Response, route
 from .tokens import TokenError, b64url, b64url_decode, parse_jwt, verify_rs256
 
 # Hosts msal treats as Entra (its WELL_KNOWN_AUTHORITY_HOSTS, the public-cloud subset).
@@ -761,6 +766,10 @@ def _grant_client_credentials(request: Request, segment: str, tenant: str, form:
 
 
 def _grant_password(request: Request, segment: str, tenant: str, form: dict[str, str]) -> dict:
+    """ROPC. Entra takes it only at a tenant or `organizations` authority (the /common and
+    /consumers refusal is in :func:`token_endpoint`), and refuses it once the password is
+    right but MFA applies: the test user is under MFA unless `EmulatorConfig.mfa_required`
+    is off (`maforge emulator --no-mfa`), as a tenant admin is under security defaults."""
     app, acr = _authenticate_client(request, segment, form, public_ok=True)
     username, password = form.get("username"), form.get("password")
     if not username:
@@ -773,7 +782,31 @@ def _grant_password(request: Request, segment: str, tenant: str, form: dict[str,
     # Only the test user has a password; every other directory user fails like a wrong one.
     if username.strip().lower() != state.username.lower() or not secrets.compare_digest(password.encode(), state.password.encode()):
         raise EntraError(400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password.")
+    if request.emulator.config.mfa_required:
+        resource, _granted, _oidc = _delegated_resource(request, app, form.get("scope"))
+        raise _mfa_required(resource)
     return _delegated_token(request, app, acr, form.get("scope"), form, ["pwd"])
+
+
+RESOURCE_APP_IDS = {"spo": SHAREPOINT_RESOURCE_ID, "graph": GRAPH_RESOURCE_ID}
+
+
+def _mfa_required(resource: Resource) -> EntraError:
+    """AADSTS50076 as Entra answers a grant that cannot do MFA (recorded bodies: error
+    invalid_grant, error_codes [50076], suberror basic_action; the resource named by its app id)."""
+    return EntraError(
+        400,
+        "invalid_grant",
+        50076,
+        f"Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{RESOURCE_APP_IDS[resource.kind]}'.",
+        suberror="basic_action",
+    )
+
+
+def _password_grant_at_common() -> EntraError:
+    """AADSTS9001023, the refusal of ROPC at /common or /consumers (Microsoft: ROPC needs a
+    tenant-specific or `organizations` authority). The `error` value is unverified."""
+    return EntraError(400, "invalid_request", 9001023, "The grant type is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.")
 
 
 def _grant_device_code(request: Request, segment: str, tenant: str, form: dict[str, str]) -> dict:
@@ -833,9 +866,11 @@ def token_endpoint(request: Request) -> Response:
         if request.method != "POST":
             raise EntraError(400, "invalid_request", 900561, f"The endpoint only accepts POST, OPTIONS requests. Received a {request.method} request.")
         segment = request.match["tenant"]
-        tenant = _resolve_tenant(request, segment)
         form = _form(request)
         entra_state(request.emulator).remember(*(form.get(name) for name in ("client_assertion", "client_secret", "password", "refresh_token", "device_code")))
+        if form.get("grant_type") == "password" and segment.strip().lower() in ("common", "consumers"):
+            raise _password_grant_at_common()
+        tenant = _resolve_tenant(request, segment)
         grant = form.get("grant_type")
         if not grant:
             raise _missing("grant_type")

@@ -74,11 +74,27 @@ def _discovery(authority: str) -> dict[str, Any]:
     return {} if host in WELL_KNOWN_HOSTS else {"instance_discovery": False}
 
 
-def _check(result: dict[str, Any] | None, what: str) -> str:
+APP_ONLY_GUIDE = "docs/import-into-mim.md#the-app-registration"
+_USE_CERTIFICATE = f"use app-only sign-in with a certificate instead (\"auth_method\": \"certificate\", see {APP_ONLY_GUIDE})"
+# What to do when Entra ID refuses the password grant (ROPC) for a reason no password fixes:
+# MFA or Conditional Access (ROPC cannot answer a challenge), or an authority it does not serve.
+PASSWORD_GRANT_HINTS = {
+    50076: f"MFA blocks the password grant (ROPC) for this account; {_USE_CERTIFICATE}",
+    50079: f"MFA blocks the password grant (ROPC) for this account; {_USE_CERTIFICATE}",
+    53003: f"Conditional Access blocks the password grant (ROPC) for this account; {_USE_CERTIFICATE}",
+    9001023: "the password grant needs the tenant's own authority, not /common: give tenant_id (or authority) in the connection file",
+}
+
+
+def _check(result: dict[str, Any] | None, what: str, hints: dict[int, str] | None = None) -> str:
+    """The access token of an msal result, or an AuthError with Entra's first line (and, for
+    the AADSTS codes in ``hints``, what it means and what to do)."""
     if not result or "access_token" not in result:
         detail = (result or {}).get("error_description") or (result or {}).get("error") or "no token returned"
         first = str(detail).splitlines()[0]
-        raise AuthError(f"{what} failed: {first}")
+        codes = (result or {}).get("error_codes") or []
+        hint = next((hints[c] for c in codes if hints and c in hints), None)
+        raise AuthError(f"{what} failed: {first.rstrip('. ')}; {hint}" if hint else f"{what} failed: {first}")
     return str(result["access_token"])
 
 
@@ -221,7 +237,7 @@ class PasswordCredential(PublicCredential):
         if not username or not password:
             raise AuthError("password sign-in needs a username and a password (by reference: ${env:NAME} or ${file:PATH})")
         result = self.app.acquire_token_by_username_password(username, password, scopes=[scope])
-        token = _check(result, "password sign-in")
+        token = _check(result, "password sign-in", PASSWORD_GRANT_HINTS)
         self._save()
         return token
 

@@ -16,6 +16,14 @@ budget as the write itself, so ``check_prior`` says when to pay it:
 - "never": no profile is read; the plan's prior values are trusted (for a plan just made with
   `--refresh=true`). Writes are still journalled, so a re-run skips what is done; a changed
   value is overwritten instead of reported stale, and a missing profile fails on its write.
+
+A connection that may not write at all (a delegated sign-in, which SharePoint refuses for
+other users' profiles; an app without User.ReadWrite.All) must not fail every profile, one
+call each. Until SharePoint has answered a write with anything but a refusal for want of
+rights, writes go out a few at a time, one such probe at a time; after STOP_AFTER_DENIALS
+identical refusals in a row apply stops writing. The writes not sent are reported
+"not-attempted" and not journalled, so the same apply run again (with a connection that may
+write) does them; the refused ones are failed and not journalled either.
 """
 
 from __future__ import annotations
@@ -38,9 +46,11 @@ from maforge.connectors.spo.session import SpoError, SpoSession
 from .plan import Plan, PlanError, ProfileChange, PropertyChange
 from .planner import normalise
 from .progress import Progress
+from .signin import rights_hint
 
 CHUNK = 100  # profiles per round: one $batch of reads, then their writes
 BULK_THRESHOLD = 1000  # eligible writes from which "auto" prefers one bulk job to PeopleManager calls
+STOP_AFTER_DENIALS = 3  # identical refusals for want of rights, in a row, before apply stops writing
 
 
 class ApplyRefused(Exception):
@@ -54,14 +64,17 @@ class ApplyResult:
     stale: int = 0
     failed: int = 0
     missing: int = 0  # the profile no longer exists
+    not_attempted: int = 0  # left unsent after apply stopped (see `stopped`); not journalled
     profiles: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str | None = None  # why apply stopped writing, with the next step
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.stale == 0 and self.missing == 0
+        return self.failed == 0 and self.stale == 0 and self.missing == 0 and self.not_attempted == 0 and self.stopped is None
 
     def summary(self) -> str:
-        return f"Apply: {self.applied} applied, {self.already} already applied, {self.stale} stale, {self.failed} failed, {self.missing} on missing profiles"
+        text = f"Apply: {self.applied} applied, {self.already} already applied, {self.stale} stale, {self.failed} failed, {self.missing} on missing profiles"
+        return text + (f", {self.not_attempted} not attempted" if self.not_attempted else "")
 
 
 def check_guards(plan: Plan, *, tenant: str, max_changes: int | None, protected: Iterable[str] = (), spec_hash: str | None = None) -> None:
@@ -123,6 +136,55 @@ def _write_value(change: PropertyChange, multi: bool) -> Any:
 
 
 Pending = tuple[ProfileChange, PropertyChange, Write, dict[str, Any]]  # …, the outcome to fill in
+
+_RIGHTS_TEXTS = ("access denied", "managing your own data", "do not have permission", "does not have the required permissions")
+
+
+def refused_for_rights(status: int, text: str) -> bool:
+    """A write SharePoint refused for want of rights: 401/403, or one of its access-denied
+    texts under another status (the status of "managing your own data" is unverified)."""
+    return status in (401, 403) or any(marker in text.lower() for marker in _RIGHTS_TEXTS)
+
+
+class _Breaker:
+    """Stops the writes once SharePoint has refused STOP_AFTER_DENIALS of them in a row with
+    the same rights error (module docstring). Refusals of taxonomy-bound properties count
+    towards a streak but cannot make one alone, nor prove the connection: they may be the
+    term-store right only, which the other properties do not need."""
+
+    def __init__(self, method: str):
+        self.method = method
+        self.lock = threading.Lock()
+        self.probing = threading.Lock()  # one probe at a time until the connection has proved itself
+        self.settled = False  # SharePoint answered a write with something other than a refusal for rights
+        self.streak: tuple[tuple[int, str] | None, int, bool] = (None, 0, False)  # (status, text), length, holds a non-taxonomy write
+        self.stopped: str | None = None
+
+    def observe(self, answered: list[tuple[str, int, str]]) -> None:
+        """(property, status, error text) of each answered write, in order."""
+        with self.lock:
+            for prop, status, text in answered:
+                if 200 <= status < 300 or not refused_for_rights(status, text):
+                    self.settled = True
+                    if 200 <= status < 300:
+                        self.streak = (None, 0, False)
+                    continue
+                info = catalogue.lookup(prop)
+                plain = info is None or not info.taxonomy
+                key = (status, text)
+                if self.streak[0] == key:
+                    self.streak = (key, self.streak[1] + 1, self.streak[2] or plain)
+                else:
+                    self.streak = (key, 1, plain)
+                _key, count, holds_plain = self.streak
+                if count >= STOP_AFTER_DENIALS and holds_plain and self.stopped is None:
+                    self.stopped = (
+                        f"stopped writing after SharePoint refused {count} writes in a row with HTTP {status} \"{text}\"; "
+                        f"{rights_hint(self.method)}; the writes not sent are reported \"not attempted\" and not journalled: "
+                        "run the same apply again once that is done"
+                    )
+
+
 UNREAD: Any = object()  # a profile apply did not read (check_prior): its prior values are trusted
 
 
@@ -170,6 +232,7 @@ def apply_plan(
     candidates = sum(1 for p in plan.profiles for c in p.changes if bulk_candidate(c, multi))
     use_bulk = candidates > 0 and (bulk == "always" or (bulk == "auto" and candidates >= bulk_threshold))
     for_bulk: list[Pending] = []
+    breaker = _Breaker(session.credential.method)
 
     def settle(done: list[Pending], failed: list[tuple[Pending, str]], journal_them: bool = True) -> None:
         """Record outcomes of writes: journal first, then the counts."""
@@ -184,7 +247,15 @@ def apply_plan(
             result.applied += len(done)
             result.failed += len(failed)
 
-    def per_user(pending: list[Pending]) -> None:
+    def not_attempted(pending: list[Pending]) -> None:
+        """Writes left unsent because apply stopped: not journalled, so a re-run sends them."""
+        with lock:
+            for _p, _c, _w, outcome in pending:
+                outcome["status"] = "not-attempted"
+                outcome["error"] = "not sent: apply stopped after repeated access-denied answers (see the run's message)"
+            result.not_attempted += len(pending)
+
+    def send(pending: list[Pending]) -> None:
         try:
             answers = people.set_many([w for _p, _c, w, _o in pending]) if pending else []
         except SpoError as error:
@@ -192,9 +263,23 @@ def apply_plan(
             # earlier round may have landed. Reported, not journalled: a re-run checks them.
             settle([], [(item, f"outcome unknown, not journalled: {error}; run the same apply again") for item in pending])
             return
+        texts = [_error_text(answer.body) if not 200 <= answer.status < 300 else "" for answer in answers]
+        breaker.observe([(item[1].property, answer.status, text) for item, answer, text in zip(pending, answers, texts)])
         done = [item for item, answer in zip(pending, answers) if 200 <= answer.status < 300]
-        failed = [(item, f"HTTP {answer.status}: {_error_text(answer.body)}") for item, answer in zip(pending, answers) if not 200 <= answer.status < 300]
+        failed = [(item, f"HTTP {answer.status}: {text}") for item, answer, text in zip(pending, answers, texts) if not 200 <= answer.status < 300]
         settle(done, failed)
+
+    def per_user(pending: list[Pending]) -> None:
+        if pending and not breaker.settled:
+            with breaker.probing:
+                while pending and not breaker.settled and breaker.stopped is None:
+                    send(pending[:STOP_AFTER_DENIALS])
+                    pending = pending[STOP_AFTER_DENIALS:]
+        if breaker.stopped is not None:
+            not_attempted(pending)
+            return
+        if pending:
+            send(pending)
 
     def to_bulk(change: PropertyChange) -> bool:
         return use_bulk and bulk_candidate(change, multi)
@@ -263,16 +348,20 @@ def apply_plan(
 
     try:
         session.map(run, chunks)
-        if for_bulk:
+        if for_bulk and breaker.stopped is not None:
+            not_attempted(for_bulk)
+        elif for_bulk:
             _bulk_writes(for_bulk, bulk_importer or BulkImporter(session), per_user, settle)
     finally:
         journal.close()
     tracker.finish()
+    result.stopped = breaker.stopped
     result.profiles.sort(key=lambda p: p["account"].lower())
     if results_path is not None:
         # One profile per line: greppable, and written by json's C encoder (indent= is not).
         lines = ",\n".join(json.dumps(entry, ensure_ascii=False) for entry in result.profiles)
-        write_text_atomic(results_path, f'{{"summary": {json.dumps(result.summary(), ensure_ascii=False)},\n"profiles": [\n{lines}\n]}}\n', mode=0o600)
+        stopped = f'"stopped": {json.dumps(result.stopped, ensure_ascii=False)},\n' if result.stopped else ""
+        write_text_atomic(results_path, f'{{"summary": {json.dumps(result.summary(), ensure_ascii=False)},\n{stopped}"profiles": [\n{lines}\n]}}\n', mode=0o600)
     return result
 
 
