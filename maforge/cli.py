@@ -390,11 +390,12 @@ def emulator(
     time_scale: Annotated[float, typer.Option("--time-scale", help="Run every throttling window and every Retry-After F times faster (the connection line tells maforge), so the real 5-minute windows and 2-minute waits take seconds.", min=1, metavar="F")] = 1.0,
     budget: Annotated[int, typer.Option("--budget", help="The tenant's PeopleManager calls per 5 minutes (SharePoint: 3,000 to 15,000 by licence count; 0: no limit). Nothing tells a client how much is left.", min=0, metavar="CALLS_PER_5_MIN")] = 3000,
     retry_after: Annotated[str, typer.Option("--retry-after", help="Seconds a PeopleManager 429 asks the client to wait, drawn from MIN-MAX (reported: 70-250), before --time-scale.", metavar="MIN-MAX")] = "70-250",
-    app_ru_per_minute: Annotated[int, typer.Option("--app-ru-per-minute", help="Resource units per minute an app may spend (app-only tokens; RateLimit headers from 80 %; 0: no limit).", min=0, metavar="RU")] = 1250,
+    app_ru_per_minute: Annotated[int, typer.Option("--app-ru-per-minute", help="Resource units per minute an app may spend (app-only tokens; RateLimit headers from 80 %; 0: no limit).", min=0, metavar="RU")] = 1200,
     user_requests: Annotated[int, typer.Option("--user-requests-per-5-min", help="Requests per user in 5 minutes (delegated tokens; 0: no limit).", min=0, metavar="N")] = 3000,
     allow_delegated_profile_writes: Annotated[bool, typer.Option("--allow-delegated-profile-writes", help="Let a delegated (password, device code) tenant admin write other users' profiles, which SharePoint is reported to refuse.")] = False,
     no_mfa: Annotated[bool, typer.Option("--no-mfa", help="The test user is not under MFA, so password sign-in (ROPC) works; by default it fails as it does for admins under security defaults.")] = False,
     allow_object_property_map: Annotated[bool, typer.Option("--allow-object-property-map", help="Accept a bulk import's REST propertyMap as a JSON object, which SharePoint's metadata does not document (it types it Collection(SP.KeyValue)).")] = False,
+    max_request_bytes: Annotated[int, typer.Option("--max-request-bytes", help="The largest $batch or JSON request body accepted (SharePoint's OData reader: 1 MiB; one report saw 2 MiB for $batch). File uploads have their own documented 262,144,000.", min=1, metavar="BYTES")] = 1_048_576,
     fault_rate: Annotated[float, typer.Option("--fault-rate", help="Share of SharePoint and Graph requests that fail (5xx, resets, slow answers).", min=0, max=1)] = 0.0,
     bulk_job_seconds: Annotated[float, typer.Option("--bulk-job-seconds", help="How long a bulk import job waits in the queue before it runs.", min=0)] = 2.0,
 ) -> None:
@@ -443,6 +444,7 @@ def emulator_config(options: dict):  # -> EmulatorConfig
         allow_delegated_profile_writes=options["allow_delegated_profile_writes"],
         mfa_required=not options["no_mfa"],
         allow_object_property_map=options["allow_object_property_map"],
+        max_request_bytes=options["max_request_bytes"],
         fault_rate=options["fault_rate"],
         bulk_job_seconds=options["bulk_job_seconds"],
         seed_file=Path(options["seed"]) if options["seed"] else None,
@@ -489,9 +491,46 @@ def init(
 
 ConnectionOption = Annotated[
     Optional[Path],
-    typer.Option("--connection", "-c", help="Connection file: the line `maforge emulator` prints, or the same keys for a real tenant (secrets by reference).", metavar="FILE"),
+    typer.Option(
+        "--connection",
+        "-c",
+        help=(
+            "Connection file: the line `maforge emulator` prints, or the same keys for a real tenant (secrets by reference). "
+            "Writing other users' profiles needs app-only sign-in with a certificate (SharePoint application permission User.ReadWrite.All); "
+            "SharePoint refuses those writes to password and device-code (delegated) sign-in, and the password grant fails under MFA. "
+            "See docs/import-into-mim.md#the-app-registration."
+        ),
+        metavar="FILE",
+    ),
 ]
 EnvOption = Annotated[Optional[str], typer.Option("--env", "-e", help="Merge this environment overlay from the spec first.", metavar="NAME")]
+MaxWaitOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--max-wait",
+        help="Stop cleanly once SharePoint's throttling (429 Retry-After) has made the run wait this long in total, e.g. 30m or 2h; the next run resumes. Default: wait as long as SharePoint asks (a large tenant takes hours).",
+        metavar="DURATION",
+    ),
+]
+
+
+def _max_wait(value: str | None, command: str) -> float | None:
+    """--max-wait's seconds, or a usage error (exit 2) that says what is accepted."""
+    return _duration(value, "--max-wait", command)
+
+
+def _duration(value: str | None, option: str, command: str) -> float | None:
+    """A duration option's seconds (None when not given), or a usage error (exit 2) naming
+    the option and what is accepted."""
+    if value is None:
+        return None
+    from maforge.durations import DurationError, parse_duration
+
+    try:
+        return parse_duration(value)
+    except DurationError as error:
+        typer.echo(f"maforge {command}: {option}: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _load_model(spec: Path, env: str | None, command: str):  # -> ConnectorSpec
@@ -532,8 +571,10 @@ def _need(connection: Path | None, command: str) -> Path:
 def import_(
     spec: Annotated[Path, typer.Argument(help="The connector spec.", show_default=False, metavar="SPEC")],
     connection: ConnectionOption = None,
-    delta: Annotated[bool, typer.Option("--delta", help="Re-read only the users Graph reports changed since the last import (Entra ID changes; edits made in SharePoint alone need a full import).")] = False,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the snapshot (snapshot.jsonl).", metavar="DIR")] = Path(".maforge"),
+    delta: Annotated[bool, typer.Option("--delta", help="Re-read only the users Graph reports changed in Entra ID since the last import. Edits made in SharePoint itself (About me, skills, custom properties) are in no Graph feed: only a full import sees them.")] = False,
+    full_after: Annotated[Optional[str], typer.Option("--full-after", help="With --delta: run a full import instead when the last full import is older than this, e.g. 7d, so SharePoint-side edits are picked up on a schedule.", metavar="DURATION")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the snapshot (snapshot.jsonl) and the tenant's learnt budget.", metavar="DIR")] = Path(".maforge"),
+    max_wait: MaxWaitOption = None,
     env: EnvOption = None,
 ) -> None:
     """Read the managed properties of every SharePoint profile into a local snapshot.
@@ -542,19 +583,35 @@ def import_(
 
     $ maforge import spo.yaml --connection connection.json --out .maforge
 
-    $ maforge import spo.yaml --connection connection.json --delta
+    $ maforge import spo.yaml --connection connection.json --delta --full-after 7d
+
+    A --delta import re-reads only the users Microsoft Graph reports changed in Entra ID, in
+    the Entra properties the spec's flows depend on. Edits made in SharePoint itself (a user
+    writing About me, an admin or another tool setting a property) never reach Graph, so only
+    a full import sees them: run one regularly, or let --full-after do it. A --delta also
+    runs a full import, and says why, when the spec now needs Graph to track other
+    properties than the last full import did.
 
     The snapshot (OUT/snapshot.jsonl, format in connectors/sync/snapshot.py) is what
     `maforge plan --refresh=false` diffs against. It replaces the old one only after a
-    complete run, so a delta watermark is never saved for a partial import.
+    complete run, so a delta watermark is never saved for a partial import. A full import
+    that stops (--max-wait, a fault, a kill) keeps what it read in OUT/import.partial.jsonl,
+    and the next full import resumes from there.
+
+    SharePoint allows each tenant 3,000 to 15,000 profile calls per 5 minutes and answers
+    more with a wait of minutes: reading 100,000 profiles takes from half an hour to hours.
+    maforge keeps to the budget (sharepoint.budget, or the rate it learns and keeps in OUT),
+    shows each wait, and goes on.
     """
     from maforge.connectors.sync.commands import open_session, run_import
     from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
 
     book = _rule_book(spec, env, "import")
+    wait_cap = _max_wait(max_wait, "import")
+    full_age = _duration(full_after, "--full-after", "import")
     try:
-        with open_session(book, _need(connection, "import")) as session:
-            snapshot = run_import(book, session, out, delta=delta)
+        with open_session(book, _need(connection, "import"), state_dir=out, max_wait=wait_cap) as session:
+            snapshot = run_import(book, session, out, delta=delta, full_after=full_age)
     except RUN_ERRORS as error:
         typer.echo(f"maforge import: {describe_failure(error)}", err=True)
         raise typer.Exit(1) from None
@@ -571,6 +628,7 @@ def plan(
     output_format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for programs.")] = OutputFormat.text,
     detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")] = False,
     expect_no_changes: Annotated[bool, typer.Option("--expect-no-changes", help="Any change is an error (exit 1): a drift gate for CI.")] = False,
+    max_wait: MaxWaitOption = None,
     env: EnvOption = None,
 ) -> None:
     """Show what apply would change in SharePoint profiles, per profile and property.
@@ -590,10 +648,12 @@ def plan(
     from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
     from maforge.connectors.sync.plan import save_plan
     from maforge.connectors.sync.planrender import render_text
+    from maforge.connectors.sync.signin import warning_lines
 
     book = _rule_book(spec, env, "plan")
+    wait_cap = _max_wait(max_wait, "plan")
     try:
-        session = open_session(book, connection) if connection is not None else None
+        session = open_session(book, connection, state_dir=snapshot, max_wait=wait_cap) if connection is not None else None
         try:
             result = run_plan(book, spec.parent, session, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=session.connection.tenant if session is not None else book.tenant)
         finally:
@@ -608,6 +668,8 @@ def plan(
         typer.echo(json.dumps(result.to_json(), indent=1, ensure_ascii=False))
     else:
         typer.echo(render_text(result, color=sys.stdout.isatty()), nl=False)
+    for line in warning_lines(result.warnings):
+        typer.echo(f"maforge plan: {line}", err=True)
     if out is not None:
         typer.echo(f"saved the plan to {out}; apply it with: maforge apply {out} --connection FILE", err=True)
     raise typer.Exit(plan_exit_code(result, detailed_exitcode, expect_no_changes))
@@ -634,6 +696,7 @@ def apply(
     spec: Annotated[
         Optional[Path], typer.Option("--spec", help="With a saved plan: refuse it unless it was made from this spec (and --env).", metavar="SPEC")
     ] = None,
+    max_wait: MaxWaitOption = None,
     env: EnvOption = None,
 ) -> None:
     """Apply exactly a saved plan (or, given a spec, a plan made now and approved).
@@ -655,9 +718,12 @@ def apply(
 
     plan_file = target
     expected_spec = None
+    book = None
+    wait_cap = _max_wait(max_wait, "apply")
     try:
         if spec is not None and looks_like_plan(target):
-            expected_spec = _rule_book(spec, env, "apply").spec_hash
+            book = _rule_book(spec, env, "apply")
+            expected_spec = book.spec_hash
         if not looks_like_plan(target) and _damaged_plan(target):
             typer.echo(
                 f"maforge apply: {target}: neither a plan (no \"format_version\" at its start) nor a spec (no \"apiVersion\"): "
@@ -668,7 +734,7 @@ def apply(
         if not looks_like_plan(target):
             book = _rule_book(target, env, "apply")
             expected_spec = book.spec_hash
-            with open_session(book, _need(connection, "apply")) as session:
+            with open_session(book, _need(connection, "apply"), state_dir=snapshot, max_wait=wait_cap) as session:
                 fresh = run_plan(book, target.parent, session, refresh=True)
             typer.echo(render_text(fresh, color=sys.stdout.isatty()), nl=False)
             if not fresh.profiles:
@@ -683,12 +749,14 @@ def apply(
             plan_file = snapshot / "apply-plan.json"
             save_plan(fresh, plan_file)
             journal = journal or snapshot / f"apply-plan.{fresh.created_at.replace(':', '')}.journal"
-        with open_session(None, _need(connection, "apply")) as session:
+        with open_session(book, _need(connection, "apply"), state_dir=snapshot, max_wait=wait_cap) as session:
             outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, check_prior=check_prior.value, state_dir=snapshot, spec_hash=expected_spec)
     except RUN_ERRORS as error:
         typer.echo(f"maforge apply: {describe_failure(error)}", err=True)
         raise typer.Exit(1) from None
     typer.echo(outcome.summary())
+    if outcome.stopped:
+        typer.echo(f"maforge apply: {outcome.stopped}", err=True)
     raise typer.Exit(0 if outcome.ok else 1)
 
 
@@ -729,7 +797,7 @@ def preview(
 
     book = _rule_book(spec, env, "preview")
     try:
-        session = open_session(book, connection) if connection is not None else None
+        session = open_session(book, connection, state_dir=snapshot) if connection is not None else None
         try:
             shown = run_preview(book, spec.parent, session, user, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=session.connection.tenant if session is not None else book.tenant)
         finally:

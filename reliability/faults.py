@@ -221,9 +221,10 @@ class AimedHandler(emulated._Handler):
 
 
 class Aim:
-    """Fault the first ``times`` requests whose path holds ``marker`` with ``kind``: an error
-    status, "reset" or "slow" (the emulator's faults, before the work), or "502 after" /
-    "504 after" (the work done, the answer replaced by a gateway error)."""
+    """Fault the first ``times`` requests whose path or body holds ``marker`` (a CSOM method is
+    named in the ProcessQuery body) with ``kind``: an error status, "reset" or "slow" (the
+    emulator's faults, before the work), or "502 after" / "504 after" (the work done, the
+    answer replaced by a gateway error)."""
 
     def __init__(self, emu: Emulator, late: LateWork, marker: str, kind: int | str, times: int = 1):
         self.marker, self.kind, self.left, self.late = marker.lower(), kind, times, late
@@ -237,7 +238,7 @@ class Aim:
 
     def _take(self, request: Any) -> bool:
         with self._lock:
-            if self.left <= 0 or self.marker not in request.path.lower():
+            if self.left <= 0 or (self.marker not in request.path.lower() and self.marker.encode() not in request.body.lower()):
                 return False
             self.left -= 1
             self.injected[str(self.kind)] += 1

@@ -19,12 +19,19 @@ def cli():
     return run
 
 
+# Tests run the emulator's realistic limits (docs/emulator.md) on a fast clock: the 5-minute
+# budget window lasts half a second and a 70-250 s Retry-After one second, so a test meets
+# SharePoint's behaviour without its waits. A test that needs real time passes time_scale.
+TEST_TIME_SCALE = 600.0
+
+
 @pytest.fixture
 def emulator(tmp_path):
-    """A fresh emulated tenant (25 profiles, no throttling) on a free port, in this process."""
+    """A fresh emulated tenant (25 profiles, realistic limits on a fast clock) on a free port,
+    in this process."""
     from maforge.connectors.emulator.server import Emulator, EmulatorConfig
 
-    with Emulator(EmulatorConfig(), tmp_path) as running:
+    with Emulator(EmulatorConfig(time_scale=TEST_TIME_SCALE), tmp_path) as running:
         yield running
 
 
@@ -38,6 +45,7 @@ def emulator_factory(tmp_path):
     def start(**options):
         folder = tmp_path / f"emulator{len(started)}"
         folder.mkdir()
+        options.setdefault("time_scale", TEST_TIME_SCALE)
         running = Emulator(EmulatorConfig(**options), folder).start()
         started.append(running)
         return running

@@ -13,15 +13,15 @@ import pytest
 import requests
 
 from maforge.connectors.emulator.seed import hr_user_count, seed_user
-from maforge.connectors.emulator.throttle import PROFILES, Throttle, ThrottleProfile
 from support import SAMPLES
 
-CONNECTION_KEYS = {"spo_url", "admin_url", "graph_url", "authority", "tenant", "tenant_id", "ca_bundle", "client_id", "certificate", "username", "password"}
+CONNECTION_KEYS = {"spo_url", "admin_url", "graph_url", "authority", "tenant", "tenant_id", "ca_bundle", "client_id", "certificate", "public_client_id", "username", "password"}
 
 
 def test_cli_prints_exactly_one_json_line_and_serves(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "maforge", "emulator", "--port", "0", "--profiles", "30", "--state-dir", str(tmp_path / "state")],
+        [sys.executable, "-m", "maforge", "emulator", "--port", "0", "--profiles", "30", "--state-dir", "state"],
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -32,6 +32,8 @@ def test_cli_prints_exactly_one_json_line_and_serves(tmp_path):
         assert set(connection) == CONNECTION_KEYS
         assert connection["spo_url"].startswith("https://127.0.0.1:")
         assert connection["authority"].endswith(connection["tenant_id"])
+        # a relative --state-dir still gives absolute paths: the line is used from any folder
+        assert connection["ca_bundle"].startswith("/") and connection["certificate"].startswith("/")
         pem = open(connection["certificate"]).read()
         assert "BEGIN CERTIFICATE" in pem and "PRIVATE KEY" in pem
         # TLS with the emulator's own CA, and nothing else printed while serving.
@@ -64,30 +66,6 @@ def test_seed_is_deterministic_and_matches_the_sample_hr_file():
         if seed_user("contoso", i).properties["Department"] == "Unassigned" or seed_user("contoso", i).properties["CostCenter"] == ""
     )
     assert drifted >= 5, "a plan of the sample against a fresh emulator must show changes"
-
-
-def test_throttle_sliding_window_arithmetic(monkeypatch):
-    clock = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
-    throttle = Throttle(ThrottleProfile("test", 10, 2.0, True))
-    assert all(throttle.charge() is None for _ in range(10))
-    wait = throttle.charge()
-    assert wait == pytest.approx(2.0)  # the oldest call leaves the window in 2 s
-    clock[0] += 1.0
-    assert throttle.charge() == pytest.approx(1.0)  # throttled calls still count
-    clock[0] += 2.5
-    assert throttle.charge() is None
-    assert throttle.throttled == 2 and throttle.counted == 13
-
-
-def test_a_batch_counts_each_request():
-    throttle = Throttle(ThrottleProfile("test", 100, 60.0, False))
-    assert throttle.charge(100) is None
-    assert throttle.charge(1) is not None
-
-
-def test_bench_profile_is_200_per_second():
-    assert (PROFILES["bench"].limit, PROFILES["bench"].window_seconds) == (200, 1.0)
 
 
 def test_fault_injection_fails_the_configured_share(emulator_factory):

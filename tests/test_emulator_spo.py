@@ -4,6 +4,7 @@ write log."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -11,7 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from emulator_spo_support import CLAIMS, LYNNE, NOMETA, PATTI, VERBOSE, Spo, odata_error
-from maforge.connectors.emulator.throttle import Throttle, ThrottleProfile
+from maforge.connectors.emulator.throttle import Throttle
 
 PM = "/_api/SP.UserProfiles.PeopleManager"
 PATTI_CLAIM = CLAIMS + PATTI
@@ -45,6 +46,18 @@ def test_secret_token_and_missing_token_are_refused(emulator):
     assert answer.json() == {"error_description": "Unsupported app only token."}
     anonymous = secret.session.post(emulator.admin_url + "/_api/contextinfo", timeout=10)
     assert anonymous.status_code == 401
+
+
+def test_a_graph_token_and_an_expired_token_are_refused(emulator):
+    """A token is bound to one resource: a Graph token at SharePoint is 401 "Invalid issuer or
+    signature." (sp-dev-docs #5889); an expired one is 401 too."""
+    path = f"{PM}/GetPropertiesFor(accountName=@v)?@v='{PATTI_CLAIM.replace('#', '%23')}'"
+    graph = Spo(emulator, audience="https://graph.microsoft.com").get(path)
+    assert graph.status_code == 401 and graph.json() == {"error_description": "Invalid issuer or signature."}
+    expired = Spo(emulator)
+    expired.token, _ = emulator.minter.mint("https://contoso.sharepoint.com", {"tid": emulator.state.tenant_id, "appidacr": "2", "roles": ["User.ReadWrite.All"]}, lifetime=-600)
+    answer = expired.get(path)
+    assert answer.status_code == 401 and answer.json() == {"error_description": "The token has expired."}
 
 
 # ---------------------------------------------------------------------- reads
@@ -229,8 +242,60 @@ def test_self_edits_follow_the_user_editable_rule(emulator):
     other = patti.set_single(CLAIMS + LYNNE, "AboutMe", "Not mine")
     assert other.status_code == 403  # a non-admin delegated user, someone else's profile
     assert [(w.property, w.value) for w in emulator.state.writes] == [("AboutMe", "Mine")]
+
+
+NOT_OWN_DATA = "This operation requires you to be managing your own data or have administrator privileges."
+
+
+def _batch_write(spo, account: str, name: str, value: str):
+    body = "\r\n".join([
+        "--b", "Content-Type: application/http", "Content-Transfer-Encoding: binary", "",
+        f"POST {spo.emulator.admin_url}{PM}/SetSingleValueProfileProperty HTTP/1.1", "Content-Type: application/json", "",
+        json.dumps({"accountName": account, "propertyName": name, "propertyValue": value}), "--b--", "",
+    ])
+    answer = spo.post("/_api/$batch", data=body.encode(), headers={"Content-Type": "multipart/mixed; boundary=b"})
+    assert answer.status_code == 200
+    return answer.text
+
+
+def test_delegated_admin_cannot_write_other_profiles_by_default(emulator):
+    """A delegated tenant admin (the test user) writing someone else's profile is refused on
+    every write path, REST, $batch and SOAP (self-edits: the test above)."""
+    admin = Spo(emulator, upn=emulator.state.username)
+    refused = admin.set_single(CLAIMS + LYNNE, "Office", "Oslo")
+    assert refused.status_code == 403
+    assert odata_error(refused) == ("-2147024891, System.UnauthorizedAccessException", NOT_OWN_DATA)
+    batched = _batch_write(admin, CLAIMS + LYNNE, "CostCenter", "CC-1")
+    assert "HTTP/1.1 403 " in batched and NOT_OWN_DATA in batched
+    inner = f"<accountName>{CLAIMS + LYNNE}</accountName><newData><PropertyData><Name>CostCenter</Name><Values><ValueData><Value>CC-2</Value></ValueData></Values></PropertyData></newData>"
+    soap = _soap(admin, "ModifyUserPropertyByAccountName", inner)
+    assert soap.status_code == 500 and NOT_OWN_DATA in soap.text
+    assert emulator.state.writes == []
+    assert Spo(emulator).set_single(CLAIMS + LYNNE, "Office", "Oslo").status_code == 200  # app-only with User.ReadWrite.All
+
+
+def test_allow_delegated_profile_writes_lets_a_tenant_admin_in(emulator_factory):
+    emulator = emulator_factory(allow_delegated_profile_writes=True)
     admin = Spo(emulator, upn=emulator.state.username)
     assert admin.set_single(CLAIMS + LYNNE, "Office", "Oslo").status_code == 200
+    assert "HTTP/1.1 200 " in _batch_write(admin, CLAIMS + LYNNE, "CostCenter", "CC-1")
+    patti = Spo(emulator, upn=PATTI)  # a user who is no admin: still refused
+    assert patti.set_single(CLAIMS + LYNNE, "AboutMe", "x").status_code == 403
+    assert [(w.property, w.via) for w in emulator.state.writes] == [("Office", "rest"), ("CostCenter", "batch")]
+
+
+def test_delegated_taxonomy_writes_need_the_term_store_scope(emulator_factory):
+    emulator = emulator_factory(allow_delegated_profile_writes=True)
+    without = Spo(emulator, upn=PATTI)  # scp: AllSites.Manage User.ReadWrite.All
+    answer = without.set_multi(PATTI_CLAIM, "SPS-Skills", ["Go"], admin=False)  # a self-edit of a user-editable taxonomy property
+    assert answer.status_code == 403
+    assert odata_error(answer)[1] == "The current user has insufficient permissions to perform this operation."
+    scoped = {"scp": "AllSites.Manage User.ReadWrite.All TermStore.ReadWrite.All"}
+    assert Spo(emulator, upn=PATTI, claims=scoped).set_multi(PATTI_CLAIM, "SPS-Skills", ["Go"], admin=False).status_code == 200
+    admin = Spo(emulator, upn=emulator.state.username)
+    assert admin.set_single(PATTI_CLAIM, "SPS-JobTitle", "Chief").status_code == 403
+    assert Spo(emulator, upn=emulator.state.username, claims=scoped).set_single(PATTI_CLAIM, "SPS-JobTitle", "Chief").status_code == 200
+    assert [w.property for w in emulator.state.writes] == ["SPS-Skills", "SPS-JobTitle"]
 
 
 def test_taxonomy_properties_need_the_term_store_role(emulator):
@@ -332,7 +397,7 @@ def test_batch_mixed_reads_and_changeset_flat_crlf_response(spo, emulator, crlf)
 
 
 def test_batch_requests_count_one_by_one_against_throttling(spo, emulator):
-    emulator.throttle = Throttle(ThrottleProfile("test", 150, 60.0, False))
+    emulator.throttle = Throttle(dataclasses.replace(emulator.config, budget=150, app_ru_per_minute=0, user_requests_per_5_minutes=0))
 
     def batch_of(n: int) -> bytes:
         part = ["--b", "Content-Type: application/http", "Content-Transfer-Encoding: binary", "", f"GET {emulator.admin_url}/_api/SP.UserProfiles.PeopleManager/GetUserProfilePropertyFor('{PATTI}','Office') HTTP/1.1", "Accept: application/json;odata=nometadata", ""]

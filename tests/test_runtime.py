@@ -475,6 +475,85 @@ def test_properties_the_tenant_refuses_to_bulk_import_go_per_user(emulator_facto
     assert _plan(book, emu, tmp_path).profiles == []
 
 
+def _record_requests(emu) -> list[tuple[str, str, bytes]]:
+    """(method, path, body) of every request the emulator dispatches from now on."""
+    seen: list[tuple[str, str, bytes]] = []
+    real = emu.dispatch
+
+    def recording(request):
+        seen.append((request.method, request.path, request.body))
+        return real(request)
+
+    emu.dispatch = recording
+    return seen
+
+
+def test_apply_bulk_always_queues_through_csom_and_the_job_writes_every_row_once(cli, emulator_factory, tmp_path, book):
+    """`maforge apply --bulk always` against a default (strict) emulator: the job is queued the
+    documented way (CSOM ProcessQuery), it runs, and the write log, the results and the journal
+    agree that each eligible property was written once, by that job."""
+    emu = emulator_factory(bulk_job_seconds=0.2)
+    plan = _plan(book, emu, tmp_path)
+    eligible = {(p.account.lower(), c.property) for p in plan.profiles for c in p.changes if c.property in ("CostCenter", "ProfileSource") and c.action != "clear"}
+    assert len(eligible) >= 3
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    start = len(emu.state.writes)
+    seen = _record_requests(emu)
+    applied = cli("apply", str(path), "--connection", str(connection_file(emu, tmp_path)), "--bulk", "always", "--state", str(tmp_path / "state"))
+    assert applied.exit_code == 0, applied.output
+    queued = [body for method, where, body in seen if where.lower().endswith("/_vti_bin/client.svc/processquery") and b'Name="QueueImportProfileProperties"' in body]
+    assert len(queued) == 1 and b'<Parameter Type="Dictionary"><Property Name="CostCenter" Type="String">CostCenter</Property>' in queued[0]
+    assert not any("office365tenant" in where.lower() for _m, where, _b in seen), "no REST Office365Tenant call"
+    written = emu.state.writes[start:]
+    by_bulk = [(w.account.lower(), w.property) for w in written if w.via == "bulk"]
+    assert sorted(by_bulk) == sorted(eligible), "every eligible row written once, by the job"
+    jobs = {w.request_id for w in written if w.via == "bulk"}
+    assert len(jobs) == 1
+    job_id = jobs.pop()
+    outcomes = json.loads((tmp_path / "plan.json.results.json").read_text(encoding="utf-8"))
+    bulk_outcomes = {(entry["account"].lower(), o["property"]): o for entry in outcomes["profiles"] for o in entry["properties"] if "bulk" in o}
+    assert set(bulk_outcomes) == eligible
+    assert all(o["status"] == "applied" and o["bulk"] == job_id for o in bulk_outcomes.values())
+    journal = [json.loads(line) for line in (tmp_path / "plan.json.journal").read_text(encoding="utf-8").splitlines()]
+    assert eligible <= {(e["account"].lower(), e["property"]) for e in journal}
+    assert len(journal) == len({(e["account"].lower(), e["property"]) for e in journal}) == plan.change_count
+    assert emu.state.jobs == {} and not emu.state.files, "the job record, the data file and the log are cleaned up"
+    assert _plan(book, emu, tmp_path).profiles == []
+
+
+def test_apply_splits_batches_at_one_mebibyte_and_fails_only_a_write_too_large_to_send(cli, emulator_factory, tmp_path, book):
+    """100 long AboutMe writes make more than SharePoint's 1 MiB in one `$batch` (the emulator
+    refuses such a batch whole): apply sends them in smaller batches. One value over 1 MiB on its
+    own cannot be sent at all: that profile fails with the reason, the others are applied."""
+    from maforge.connectors.sync.plan import Plan, ProfileChange, PropertyChange
+
+    emu = emulator_factory(profiles=130, throttle="none")
+    accounts = [account(emu, i) for i in range(1, 131) if emu.state.has_profile(i)][:101]
+    assert len(accounts) == 101
+    held = {a: emu.state.profile(emu.state.index_for_account(a)).get("AboutMe", "") for a in accounts}
+    long_text = "Å" * 6000  # 12,000 bytes in UTF-8: 100 of them are over 1 MiB
+    changes = [ProfileChange(a, "bench", (PropertyChange("AboutMe", "change", held[a], f"{n} {long_text}"),)) for n, a in enumerate(accounts[:100])]
+    huge = accounts[100]
+    changes.append(ProfileChange(huge, "bench", (PropertyChange("AboutMe", "change", held[huge], "x" * 1_100_000),)))
+    path = tmp_path / "plan.json"
+    save_plan(Plan("c", "contoso", "", "", "2026-01-01T00:00:00Z", True, changes), path)
+    start = len(emu.state.writes)
+    seen = _record_requests(emu)
+    applied = cli("apply", str(path), "--connection", str(connection_file(emu, tmp_path)), "--bulk", "never", "--state", str(tmp_path / "state"))
+    assert applied.exit_code == 1, applied.output  # one property failed
+    batches = [body for method, where, body in seen if where.lower().endswith("/_api/$batch") and b"SetSingleValueProfileProperty" in body]
+    assert len(batches) >= 2 and all(len(body) <= 1_048_576 for body in batches)
+    written = {w.account.lower(): w.value for w in emu.state.writes[start:]}
+    assert set(written) == {a.lower() for a in accounts[:100]}
+    assert all(written[a.lower()] == f"{n} {long_text}" for n, a in enumerate(accounts[:100]))
+    outcomes = json.loads((tmp_path / "plan.json.results.json").read_text(encoding="utf-8"))
+    failed = [o for entry in outcomes["profiles"] if entry["account"] == huge for o in entry["properties"]]
+    assert [o["status"] for o in failed] == ["failed"]
+    assert "not sent" in failed[0]["error"] and "1,048,576 bytes" in failed[0]["error"]
+    assert sum(o["status"] == "applied" for entry in outcomes["profiles"] for o in entry["properties"]) == 100
+
+
 def test_apply_killed_with_sigkill_resumes_and_writes_each_property_once(emulator_factory, tmp_path):
     """A real kill (SIGKILL, no cleanup) of `maforge apply` in the middle of a 2,000-profile plan;
     the second run finishes it, and the emulator's write log shows every property once."""

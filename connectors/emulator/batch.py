@@ -14,14 +14,19 @@ Each inner request is authorised with the outer request's token (inner Authoriza
 are ignored) and counts against the PeopleManager budget on its own: a throttled inner request
 is a 429 part with Retry-After while the others are served.
 
+Limits: a batch of more than 100 requests (changeset parts included) is refused whole with a
+400 before any of them runs: 200 list-item writes in one batch got "400 Client Error: Bad
+Request for url: …/_api/$batch" (vgrem/office365-rest-python-client #367), and PnP Core SDK
+(#284) and PnPjs (#3207) treat 100 as SharePoint's maximum. The body size limit, 1 MiB, is
+limits.py's, checked before this handler runs.
+
 Chosen where the reference is silent (UNVERIFIED): an inner request for another site than the
-batch's own is a 400 part ("must target the same site"); a nested `$batch` is a 400 part; there
-is no server-side cap on the number of requests (100 is a client convention).
+batch's own is a 400 part ("must target the same site"); a nested `$batch` is a 400 part; the
+text of the over-100 refusal (#367's answer had no readable error body).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import uuid
 from http import HTTPStatus
@@ -29,8 +34,15 @@ from urllib.parse import parse_qsl, unquote
 
 from . import server
 from .server import CaseInsensitiveHeaders, Request, Response, route
-from .sharepoint import SITE, bad_request, error, odata_format, site_kind
+from .sharepoint import FILE_NOT_FOUND, SITE, bad_request, error, fail, odata_format, site_kind
 
+MAX_REQUESTS = 100
+# A part carries only its own headers, their names upper-cased (CONTENT-TYPE, ETAG, LOCATION in
+# every recorded part: tests/data/recordings/pnpcore/BrandingTests/SetChromeOptionsForCommunication
+# Site-0-00003.response.json and the other batch recordings); the service headers are the outer
+# answer's. Headers no recording shows inside a part (Retry-After, RateLimit-*) keep their case.
+_UPPER_CASE = frozenset({"content-type", "etag", "location"})
+_OUTER_ONLY = frozenset({"x-sharepointhealthscore", "microsoftsharepointteamservices", "sprequestguid", "request-id", "spclientservicerequestduration", "x-sp-serverstate", "content-length"})
 _BOUNDARY = re.compile(r'boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
 _REQUEST_LINE = re.compile(r"^([A-Za-z]+)\s+(\S+)(?:\s+HTTP/\d(?:\.\d)?)?\s*$")
 
@@ -162,20 +174,16 @@ def run_inner(outer: Request, method: str, url: str, headers: CaseInsensitiveHea
         headers["accept"] = outer.headers.get("accept")  # type: ignore[assignment]
     found = _find_route(method, path)
     if found is None:
-        return error(fmt, 404, "-1, System.IO.FileNotFoundException", "File Not Found.")
+        return fail(fmt, FILE_NOT_FOUND)
     candidate, match = found
     if candidate.kind != "spo" or candidate.handler is batch:
         return error(fmt, *bad_request("This request cannot be part of a batch."))
     if method not in candidate.methods:
         return error(fmt, 405, "-1, System.NotSupportedException", f"{method} is not supported here.")
     emulator = outer.emulator
-    if candidate.counts:
-        wait = emulator.throttle.charge(1)
-        if wait is not None:
-            retry = max(emulator.throttle.profile.retry_after_floor, math.ceil(wait))
-            response = error(fmt, 429, "-2147024860, Microsoft.SharePoint.SPQueryThrottledException", "The request has been throttled.")
-            response.headers.update({"Retry-After": str(retry), "RateLimit-Limit": str(emulator.throttle.profile.limit), "RateLimit-Remaining": "0", "RateLimit-Reset": str(retry)})
-            return response
+    verdict = emulator.throttle.admit(outer.claims, candidate.counts)  # each part counts on its own
+    if verdict is not None:
+        return emulator.throttle.refusal(verdict, outer.claims, verbose=fmt == "verbose")
     inner = Request(
         method=method,
         target=raw_path + ("?" + raw_query if raw_query else ""),
@@ -209,7 +217,7 @@ def odata_format_of(headers: CaseInsensitiveHeaders) -> str:
 def batch(request: Request) -> Response:
     fmt = odata_format(request)
     if site_kind(request) is None:
-        return error(fmt, 404, "-1, System.IO.FileNotFoundException", "File Not Found.")
+        return fail(fmt, FILE_NOT_FOUND)
     boundary = boundary_of(request.headers.get("content-type") or "")
     if not boundary:
         return error(fmt, *bad_request("The Content-Type of a batch must be multipart/mixed with a boundary."))
@@ -220,16 +228,21 @@ def batch(request: Request) -> Response:
     lines = re.split(r"\r?\n", text)
     match = request.match
     prefix = f"/spo/{match.group('site')}{match.group('web') or ''}"  # type: ignore[union-attr]
+    items = inner_requests(lines, boundary)
+    if len(items) > MAX_REQUESTS:
+        return error(fmt, *bad_request(f"The batch holds {len(items)} requests; a batch may hold at most {MAX_REQUESTS}."))
     marker = f"batchresponse_{uuid.uuid4()}"
     out: list[str] = []
-    for item in inner_requests(lines, boundary):
+    for item in items:
         if isinstance(item, str):
             response = error(fmt, *bad_request(item))
         else:
             response = run_inner(request, *item, prefix=prefix)
         out.append(f"--{marker}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n{_status_line(response.status)}\r\n")
         for name, value in response.headers.items():
-            out.append(f"{name.upper() if name.lower() == 'content-type' else name}: {value}\r\n")
+            if name.lower() in _OUTER_ONLY:
+                continue
+            out.append(f"{name.upper() if name.lower() in _UPPER_CASE else name}: {value}\r\n")
         out.append("\r\n")
         out.append(response.body.decode("utf-8"))
         out.append("\r\n")

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .certs import CertFiles, ensure_certificates
 from .seed import read_seed_file
 from .state import TenantState
-from .throttle import Throttle, throttle_profile
+from .throttle import Throttle
 from .tokens import TokenError, TokenMinter
 
 SHAREPOINT_RESOURCE_ID = "00000003-0000-0ff1-ce00-000000000000"
@@ -119,13 +119,15 @@ class EmulatorConfig:
     time_scale: float = 1.0  # every window and every Retry-After runs this many times faster
     budget: int = 3000  # PeopleManager calls per 5 minutes, tenant-wide (0: no limit)
     retry_after: tuple[float, float] = (70.0, 250.0)  # seconds a PeopleManager 429 asks for (drawn)
-    app_ru_per_minute: int = 1250  # resource units per minute per app (app-only tokens; 0: no limit)
+    app_ru_per_minute: int = 1200  # resource units per minute per app (app-only tokens; 0: no limit)
     user_requests_per_5_minutes: int = 3000  # requests per user in 5 minutes (delegated; 0: no limit)
     # Sign-in and rights (sharepoint.py, entra.py)
     allow_delegated_profile_writes: bool = False  # the permissive case: a delegated admin may write others' profiles
     mfa_required: bool = True  # the test user is under MFA: the password grant (ROPC) fails
     # Bulk import (bulk.py)
     allow_object_property_map: bool = False  # the permissive case: REST propertyMap as a JSON object
+    # Request limits (limits.py): SharePoint's OData reader reads at most 1 MiB of a REST body
+    max_request_bytes: int = 1_048_576  # a $batch or JSON body over this is refused (one report: 2 MiB)
     fault_rate: float = 0.0
     fault_seed: int | None = None
     slow_seconds: float = 40.0  # a "slow" fault answers after this long (past client time-outs)
@@ -142,7 +144,7 @@ class Emulator:
         rows = read_seed_file(str(config.seed_file)) if config.seed_file else None
         self.state = TenantState(config.tenant, config.profiles, config.state_dir, rows)
         self.certs: CertFiles = ensure_certificates((config.state_dir or workdir) / "certs")
-        self.throttle = Throttle(throttle_profile(config.throttle))
+        self.throttle = Throttle(config)
         self.faults = random.Random(config.fault_seed)
         self.requests_served = 0  # SharePoint and Graph requests, whatever their answer (stats)
         self._count_lock = threading.Lock()
@@ -257,13 +259,15 @@ class Emulator:
                 denied = self._authenticate(request, candidate.kind)
                 if denied is not None:
                     return denied
-            if candidate.kind in ("spo", "graph"):
+            if candidate.kind == "spo":  # Graph's own limits are not modelled (docs/emulator.md)
                 throttled = self.throttle.check(request, candidate.counts)
                 if throttled is not None:
                     return throttled
-            response = candidate.handler(request)
-            if candidate.kind in ("spo", "graph"):
-                self.throttle.decorate(response)
+            from .limits import too_large  # here: limits.py imports this module
+
+            response = too_large(request) or candidate.handler(request)
+            if candidate.kind == "spo":
+                self.throttle.decorate(response, request.claims)
             return response
         return Response.json(404, {"error": {"code": "-1, System.IO.FileNotFoundException", "message": {"lang": "en-US", "value": "File Not Found."}}})
 

@@ -20,7 +20,8 @@ Response shapes follow `Accept`: `odata=verbose` ({"d": …}, `__metadata`, coll
 (`application/json`, `odata=minimalmetadata`, or no Accept at all) is minimal metadata
 (`odata.metadata`/`odata.type` added). Real SPO answers Atom XML when no Accept is sent; the
 emulator does not speak Atom (deviation, on purpose). Errors: `{"error": …}` in verbose,
-`{"odata.error": …}` otherwise, with `-1, <Type>` codes.
+`{"odata.error": …}` otherwise, with `<HRESULT>, <Type>` codes (`-1` where SPO's
+HRESULT is not known; tests/test_emulator_recordings.py replays recorded ones).
 
 Rules enforced (spo-profiles-api.md §2.5, §10):
 - host rule: a write to another user's profile is accepted only on the admin host
@@ -32,9 +33,20 @@ Rules enforced (spo-profiles-api.md §2.5, §10):
   `User.Read.All` (or `User.ReadWrite.All`) to read; a write to a taxonomy-backed property
   needs `TermStore.ReadWrite.All` as well. The emulator has no term store, so it treats
   every taxonomy value as possibly new and refuses without that role (real SPO refuses only
-  new terms). Delegated callers are not checked against the term store.
-- delegated writes to someone else's profile need a tenant admin (the emulator's test user,
-  or a token whose `wids` hold the Global Administrator role).
+  new terms).
+- delegated writes to someone else's profile are refused, even for a tenant admin: reports
+  from 2021 to 2026 (pnp/powershell #612, #1396, #2153, #5262) show SharePoint refusing
+  Entra ID delegated tokens there with "This operation requires you to be managing your own
+  data or have administrator privileges." (older ones: "Access denied. You do not have
+  permission ...", #277, #612), and Microsoft documents only the app-only route.
+  `EmulatorConfig.allow_delegated_profile_writes` (`--allow-delegated-profile-writes`) lets a
+  tenant admin (the emulator's test user, or a token whose `wids` hold the Global
+  Administrator role) write them, as the emulator did before; a non-admin never may.
+- a delegated write of a taxonomy-backed property (a self-edit, or someone else's with that
+  switch) needs the delegated SharePoint scope `TermStore.ReadWrite.All` in the token's
+  `scp`. Unverified: no source says whether SharePoint checks the delegated scope or only the
+  user's term-store rights; the emulator takes the harsher reading, the one that matches
+  what app-only callers need.
 
 Behaviours chosen where the reference is unsure (all UNVERIFIED against real SPO):
 - GetPropertiesFor / GetUserProfilePropertyFor / GetUserProfileProperties on an unknown
@@ -78,15 +90,21 @@ SITE = r"/spo/(?P<site>[^/]+)(?P<web>/(?:sites|teams)/[^/]+)?"
 GLOBAL_ADMIN_ROLE = "62e90394-69f5-4237-9190-012177145e10"
 READ_ROLES = frozenset({"User.Read.All", "User.ReadWrite.All"})
 WRITE_ROLE = "User.ReadWrite.All"
-TERMSTORE_ROLE = "TermStore.ReadWrite.All"
+TERMSTORE_ROLE = "TermStore.ReadWrite.All"  # the same name as an application role and a delegated scope
 LIBRARY_VERSION = "16.0.25927.12004"
 
 ACCESS_DENIED = (403, "-2147024891, System.UnauthorizedAccessException", "Access denied. You do not have permission to perform this action or access this resource.")
 APP_READ_DENIED = (403, "-2147024891, System.UnauthorizedAccessException", "Access Denied: This application does not have the required permissions to access profile information.")
+# The text is what reports show for delegated writes to others' profiles; the status and code
+# are unverified (PnP shows the CSOM exception as a plain ServerException, so the server's type
+# name may not be UnauthorizedAccessException): 403 is what the other rights refusals answer.
 NOT_OWN_DATA = (403, "-2147024891, System.UnauthorizedAccessException", "This operation requires you to be managing your own data or have administrator privileges.")
 NOT_EDITABLE = (500, "-1, Microsoft.Office.Server.UserProfiles.PropertyNotEditableException", "Property Not Editable: This property can only be modified by an administrator.")
 TERMSTORE_DENIED = (403, "-2147024891, System.UnauthorizedAccessException", "The current user has insufficient permissions to perform this operation.")
 USER_NOT_FOUND = (500, "-1, Microsoft.Office.Server.UserProfiles.UserNotFoundException", "User Not Found: Could not load profile data from the database.")
+# The HRESULT and type SPO answers for a missing file, folder or site (recorded: tests/data/recordings/
+# pnpcore/WebTests/GetByServerRelativeSpecialChars-0-00005.response.json).
+FILE_NOT_FOUND = (404, "-2147024894, System.IO.FileNotFoundException", "File Not Found.")
 
 
 def property_not_defined(name: str) -> tuple[int, str, str]:
@@ -166,7 +184,11 @@ def entity(fmt: str, uri: str, type_name: str, fields: dict[str, object], metada
             payload[key] = _verbose_value(value)
         return json_response(fmt, 200, {"d": payload})
     if fmt == MINIMAL:
-        return json_response(fmt, 200, {"odata.metadata": f"{metadata_base}/_api/$metadata#{type_name}/@Element", "odata.type": type_name, "odata.id": uri, "odata.editLink": uri, **fields})
+        # odata.editLink is relative to the service root, odata.id absolute (recorded: tests/data/
+        # recordings/pnpcore/WebTests/AddWebEventReceiverAsyncTest-0-00002.response.json).
+        root = f"{metadata_base}/_api/"
+        edit = uri[len(root) :] if uri.lower().startswith(root.lower()) else uri
+        return json_response(fmt, 200, {"odata.metadata": f"{metadata_base}/_api/$metadata#{type_name}/@Element", "odata.type": type_name, "odata.id": uri, "odata.editLink": edit, **fields})
     return json_response(fmt, 200, fields)
 
 
@@ -193,8 +215,9 @@ def null_result(fmt: str, function: str) -> Response:
 class Caller:
     delegated: bool
     upn: str  # lower-case; "" for app-only
-    roles: frozenset[str]
+    roles: frozenset[str]  # application permissions (app-only tokens' `roles`)
     admin: bool  # delegated tenant admin
+    scopes: frozenset[str] = frozenset()  # delegated permissions (the token's `scp`)
 
 
 def caller(request: Request) -> Caller:
@@ -206,7 +229,7 @@ def caller(request: Request) -> Caller:
         roles = roles.split()
     wids = claims.get("wids") or []
     admin = delegated and (upn == request.state.username.lower() or GLOBAL_ADMIN_ROLE in wids)
-    return Caller(delegated, upn, frozenset(roles), admin)
+    return Caller(delegated, upn, frozenset(roles), admin, frozenset(str(claims.get("scp") or "").split()))
 
 
 def read_denial(who: Caller) -> tuple[int, str, str] | None:
@@ -215,15 +238,19 @@ def read_denial(who: Caller) -> tuple[int, str, str] | None:
     return None
 
 
-def write_denial(state: TenantState, who: Caller, site: str | None, index: int, prop: PropertyDef | None, name: str) -> tuple[int, str, str] | None:
+def write_denial(
+    state: TenantState, who: Caller, site: str | None, index: int, prop: PropertyDef | None, name: str, *, allow_delegated: bool = False
+) -> tuple[int, str, str] | None:
     """Why a write of ``prop`` on profile ``index`` by ``who`` on ``site`` is refused, or None.
-    The order: rights on the profile, then the property (unknown, system, editable, taxonomy)."""
+    The order: rights on the profile, then the property (unknown, system, editable, taxonomy).
+    ``allow_delegated`` is `EmulatorConfig.allow_delegated_profile_writes`: whether a delegated
+    tenant admin may write someone else's profile (the module docstring says why not, by default)."""
     owner = seed_user(state, index)
     own = who.delegated and owner is not None and who.upn == owner.upn.lower()
     if not own:
         if site != "admin":
             return ACCESS_DENIED
-        if who.delegated and not who.admin:
+        if who.delegated and not (who.admin and allow_delegated):
             return NOT_OWN_DATA
         if not who.delegated and WRITE_ROLE not in who.roles:
             return ACCESS_DENIED
@@ -233,7 +260,7 @@ def write_denial(state: TenantState, who: Caller, site: str | None, index: int, 
         return NOT_EDITABLE
     if own and not prop.user_editable:
         return NOT_EDITABLE
-    if prop.taxonomy and not who.delegated and TERMSTORE_ROLE not in who.roles:
+    if prop.taxonomy and TERMSTORE_ROLE not in (who.scopes if who.delegated else who.roles):
         return TERMSTORE_DENIED
     return None
 
@@ -601,7 +628,7 @@ def apply_write(request: Request, account: str, name: str, value: str | list[str
     if index is None:
         return USER_NOT_FOUND
     prop = state.property_def(name)
-    denied = write_denial(state, caller(request), site_kind(request), index, prop, name)
+    denied = write_denial(state, caller(request), site_kind(request), index, prop, name, allow_delegated=request.emulator.config.allow_delegated_profile_writes)
     if denied:
         return denied
     assert prop is not None
@@ -666,7 +693,7 @@ def batch_aware(handler):
 def people_manager(request: Request, via: str = "rest") -> Response:
     fmt = odata_format(request)
     if site_kind(request) is None:
-        return error(fmt, 404, "-1, System.IO.FileNotFoundException", "File Not Found.")
+        return fail(fmt, FILE_NOT_FOUND)
     try:
         name, args, rest = split_call(request.match.group("call"))  # type: ignore[union-attr]
         operation = OPERATIONS.get(name.lower())
@@ -695,7 +722,7 @@ def form_digest() -> str:
 def contextinfo(request: Request) -> Response:
     fmt = odata_format(request)
     if site_kind(request) is None:
-        return error(fmt, 404, "-1, System.IO.FileNotFoundException", "File Not Found.")
+        return fail(fmt, FILE_NOT_FOUND)
     url = site_url(request)
     fields = {
         "FormDigestTimeoutSeconds": 1800,

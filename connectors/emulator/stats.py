@@ -12,13 +12,14 @@ from .server import Request, Response, route
 
 @route("GET", r"/_emulator/stats", "emulator")
 def stats(request: Request) -> Response:
-    throttle = request.emulator.throttle
+    throttle = request.emulator.throttle.stats()
     jobs = [{"job_id": job_id, "seconds": round(seconds, 3)} for job_id, seconds in list(request.emulator.job_seconds.items())]
     return Response.json(
         200,
         {
-            "calls": throttle.counted,
-            "throttled": throttle.throttled,
+            "calls": throttle["calls"],
+            "throttled": throttle["throttled"],
+            "throttled_by": throttle["throttled_by"],
             "writes": len(request.state.writes),
             "requests": request.emulator.requests_served,
             "bulk_jobs": jobs,

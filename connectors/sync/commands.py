@@ -8,14 +8,17 @@ from pathlib import Path
 
 from maforge.connectors.spo.connection import Connection
 from maforge.connectors.spo.people import PeopleClient, claims
-from maforge.connectors.spo.session import SpoSession
+from maforge.connectors.spo.session import RetryPolicy, SpoSession
 
 from .applier import ApplyRefused, ApplyResult, apply_plan
+from .delta import full_import_reason, tracked_properties
+from .gcpause import collector_paused
 from .metaverse import build_metaverse
 from .plan import Plan, PlanError, load_plan
 from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, preview_user
-from .progress import Progress
+from .progress import Progress, notify
 from .rulebook import RuleBook
+from .signin import delegated_write_warning
 from .snapshot import Snapshot, import_profiles, read_snapshot, record_applied
 
 SNAPSHOT_FILE = "snapshot.jsonl"
@@ -23,16 +26,42 @@ DEFAULT_STATE_DIR = Path(".maforge")
 READ_CHUNK = 100
 
 
-def open_session(book: RuleBook | None, connection_file: Path, concurrency: int = 8) -> SpoSession:
-    """A session to the tenant the connection file names, signed in as it says; the spec's
-    company (when there is a spec) goes into the User-Agent."""
+def open_session(
+    book: RuleBook | None,
+    connection_file: Path,
+    concurrency: int = 8,
+    *,
+    state_dir: Path | None = None,
+    max_wait: float | None = None,
+) -> SpoSession:
+    """A session to the tenant the connection file names, signed in as it says. The spec's
+    company (when there is a spec) goes into the User-Agent and its budget to the pacer; the
+    budget learnt for the tenant is kept in ``state_dir``; throttling waits show on the
+    progress line and stop the run past ``max_wait`` seconds in total (None: no cap)."""
     connection = Connection.from_file(connection_file).with_environment()
-    return SpoSession(connection, company=book.manifest.get("company") if book else None, concurrency=concurrency)
+    return SpoSession(
+        connection,
+        company=book.manifest.get("company") if book else None,
+        concurrency=concurrency,
+        budget=book.budget_per_5_minutes if book else None,
+        state_dir=state_dir,
+        retry=RetryPolicy(max_wait=max_wait),
+        report=notify,
+    )
 
 
-def run_import(book: RuleBook, session: SpoSession, state_dir: Path, *, delta: bool = False, progress: Progress | None = None) -> Snapshot:
+def run_import(book: RuleBook, session: SpoSession, state_dir: Path, *, delta: bool = False, full_after: float | None = None, progress: Progress | None = None) -> Snapshot:
+    """A full import, or with ``delta`` the users Graph reports changed since the last one; a
+    delta becomes a full import (said on stderr) when the watermark cannot serve the spec or
+    the last full import is older than ``full_after`` seconds (delta.py)."""
     connector = book.connector()
-    return import_profiles(session, connector.managed, connector.multi_valued, state_dir / SNAPSHOT_FILE, delta=delta, progress=progress)
+    select = tracked_properties(book)
+    if delta:
+        reason = full_import_reason(state_dir / SNAPSHOT_FILE, session.connection.tenant, select, full_after)
+        if reason:
+            notify(f"running a full import instead of --delta: {reason}")
+            delta = False
+    return import_profiles(session, connector.managed, connector.multi_valued, state_dir / SNAPSHOT_FILE, delta=delta, progress=progress, select=select)
 
 
 def run_plan(
@@ -44,7 +73,22 @@ def run_plan(
     state_dir: Path = DEFAULT_STATE_DIR,
     tenant: str | None = None,
 ) -> Plan:
-    """Plan against SharePoint's current values (refresh) or the last import snapshot."""
+    """Plan against SharePoint's current values (refresh) or the last import snapshot; with a
+    session, a plan that a delegated sign-in could not apply says so (signin.py)."""
+    # One pause of the cyclic collector for the whole plan (gcpause.py says why): pausing each
+    # stage alone would let a collection walk the metaverse between stages. The metaverse and
+    # the snapshot are freed by reference counting when _plan returns, inside the pause, so
+    # the first collection after it walks only the plan.
+    with collector_paused():
+        plan = _plan(book, sources_dir, session, refresh=refresh, state_dir=state_dir, tenant=tenant)
+    if session is not None:
+        warning = delegated_write_warning(session.credential.method, session.connection.username, [p.account for p in plan.profiles])
+        if warning is not None:
+            plan.warnings.append(warning)
+    return plan
+
+
+def _plan(book: RuleBook, sources_dir: Path, session: SpoSession | None, *, refresh: bool, state_dir: Path, tenant: str | None) -> Plan:
     now = now_utc()
     connector = book.connector()
     metaverse = build_metaverse(book, sources_dir, now, session)

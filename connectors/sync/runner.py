@@ -18,6 +18,7 @@ from .errors import RUN_ERRORS
 from .plan import save_plan
 from .planrender import render_text
 from .rulebook import RuleBook, RuleBookError
+from .signin import warning_lines
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -40,11 +41,17 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], help=help_text, description=help_text, epilog=f"example:\n  {prog} {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
 
     imp = command("import", "Read the managed properties of every profile into a local snapshot.", "import --connection connection.json --out .maforge")
-    imp.add_argument("--connection", type=Path, required=True, metavar="FILE", help="Connection file (as `maforge emulator` prints, or for a real tenant).")
-    imp.add_argument("--delta", action="store_true", help="Re-read only the users Graph reports changed since the last import.")
+    connection_help = (
+        "Connection file (as `maforge emulator` prints, or for a real tenant). apply needs app-only sign-in with a certificate "
+        "(SharePoint application permission User.ReadWrite.All): SharePoint refuses writes to other users' profiles made with "
+        "password or device-code (delegated) sign-in, and the password grant fails under MFA."
+    )
+    imp.add_argument("--connection", type=Path, required=True, metavar="FILE", help=connection_help)
+    imp.add_argument("--delta", action="store_true", help="Re-read only the users Graph reports changed in Entra ID since the last import. Edits made in SharePoint itself (About me, skills, custom properties) reach no Graph feed: only a full import sees them.")
+    imp.add_argument("--full-after", type=_duration, metavar="DURATION", help="With --delta: run a full import instead when the last full import is older than this (e.g. 7d).")
     imp.add_argument("--out", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help=f"Folder of the snapshot ({SNAPSHOT_FILE}); default .maforge.")
     plan = command("plan", "Show what apply would change; --out saves the plan.", "plan --refresh=false --sources-dir data --detailed-exitcode")
-    plan.add_argument("--connection", type=Path, metavar="FILE")
+    plan.add_argument("--connection", type=Path, metavar="FILE", help=connection_help)
     plan.add_argument("--refresh", choices=("true", "false"), default="true", help="false: plan against the last import snapshot instead of reading SharePoint.")
     plan.add_argument("--snapshot", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help="Folder of the import snapshot (with --refresh=false).")
     plan.add_argument("--sources-dir", type=Path, default=Path("."), metavar="DIR", help="Folder the spec's source paths are relative to; default: the current folder.")
@@ -54,7 +61,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     plan.add_argument("--expect-no-changes", action="store_true", help="Any change is an error (exit 1): a drift gate for CI.")
     apply = command("apply", "Apply a saved plan, and nothing else.", "apply plan.json --connection connection.json --check-prior always")
     apply.add_argument("plan", type=Path, metavar="PLAN")
-    apply.add_argument("--connection", type=Path, required=True, metavar="FILE")
+    apply.add_argument("--connection", type=Path, required=True, metavar="FILE", help=connection_help)
     apply.add_argument("--max-changes", type=int, metavar="N", help="Refuse a plan with more property changes than N.")
     apply.add_argument("--journal", type=Path, metavar="FILE", help="Journal of writes done (default PLAN.journal); makes a re-run resume.")
     apply.add_argument("--results", type=Path, metavar="FILE", help="Per-profile results (default PLAN.results.json).")
@@ -63,6 +70,16 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     apply.add_argument("--bulk", choices=("auto", "always", "never"), default="auto", help="Bulk import for eligible custom properties (auto: from 1,000 writes).")
     apply.add_argument("--check-prior", choices=("auto", "always", "never"), default="auto", help="Read each profile first to check the plan's prior values (auto: not for bulk-only profiles; never: trust the plan).")
     return parser
+
+
+def _duration(text: str) -> float:
+    """--full-after's seconds; argparse reports a bad value as a usage error (exit 2) naming the option."""
+    from maforge.durations import DurationError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except DurationError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _fail(prog: str, message: object) -> NoReturn:
@@ -86,7 +103,7 @@ def main(package_dir: Path, argv: list[str] | None = None) -> None:
     try:
         if args.command == "import":
             with open_session(book, args.connection) as session:
-                snapshot = run_import(book, session, args.out, delta=args.delta)
+                snapshot = run_import(book, session, args.out, delta=args.delta, full_after=args.full_after)
             print(f"imported {len(snapshot.profiles)} profiles into {args.out / SNAPSHOT_FILE}")
             return
         if args.command == "plan":
@@ -100,10 +117,14 @@ def main(package_dir: Path, argv: list[str] | None = None) -> None:
             if args.out:
                 save_plan(plan, args.out)
             sys.stdout.write(json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\n" if args.format == "json" else render_text(plan))
+            for line in warning_lines(plan.warnings):
+                print(f"{prog}: {line}", file=sys.stderr)
             raise SystemExit(plan_exit_code(plan, args.detailed_exitcode, args.expect_no_changes))
         with open_session(book, args.connection) as session:
             result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results, replan_stale=args.refresh, bulk=args.bulk, check_prior=args.check_prior, state_dir=args.state, spec_hash=book.spec_hash or None)
         print(result.summary())
+        if result.stopped:
+            print(f"{prog}: {result.stopped}", file=sys.stderr)
         raise SystemExit(0 if result.ok else 1)
     except RUN_ERRORS as error:
         _fail(prog, error)
