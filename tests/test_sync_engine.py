@@ -15,7 +15,7 @@ import yaml
 
 from maforge.compiler.validate import load_spec
 from maforge.connectors.sync.metaverse import Metaverse, build_metaverse
-from maforge.connectors.sync.plan import Plan, PlanError, load_plan, save_plan
+from maforge.connectors.sync.plan import Plan, PlanError, ProfileChange, PropertyChange, load_plan, save_plan
 from maforge.connectors.sync.planner import accounts_to_read, make_plan, normalise
 from maforge.connectors.sync.rulebook import RuleBook
 from maforge.connectors.sync.values import CLEAR
@@ -483,6 +483,32 @@ def test_the_plan_round_trips_through_json(tmp_path):
     assert load_plan(tmp_path / "plan.json") == plan
 
 
+def test_a_saved_plan_is_json_dumps_of_to_json_byte_for_byte(tmp_path):
+    """save_plan writes the plan itself (not through json.dumps, for speed): the text must stay
+    what json.dumps(plan.to_json(), indent=1, ensure_ascii=False) gives, whatever the values."""
+    _book, _mv, plan = summary_plan(tmp_path)
+    odd = Plan(
+        "Engine Test",
+        "contoso",
+        "h",
+        "0.1",
+        "2024-05-01T12:00:00Z",
+        True,
+        [
+            ProfileChange(ADELE, "hr row 1; badge row 2", (PropertyChange("SPS-Skills", "set", [], ["Ünïcode", 'quo"te', "line\nbreak", "\u2028"]), PropertyChange("Office", "clear", "Oslo", None))),
+            ProfileChange(ALEX, "", ()),
+            ProfileChange(MEGAN, "hr row 3", (PropertyChange("AboutMe", "change", {"nested": [1, 2.5, True, None, {}]}, 7),)),
+        ],
+        unchanged=3,
+        problems=[{"kind": "row-error", "subject": "hr row 4", "detail": "ünïcode, \t tab"}],
+        multi_valued=["SPS-Skills"],
+        protected=["Manager"],
+    )
+    for each in (plan, odd, Plan("Engine Test", "contoso", "", "0.1", "now", False)):
+        save_plan(each, tmp_path / "plan.json")
+        assert (tmp_path / "plan.json").read_text(encoding="utf-8") == json.dumps(each.to_json(), indent=1, ensure_ascii=False) + "\n"
+
+
 def test_a_plan_of_another_format_is_refused(tmp_path):
     _book, _mv, plan = summary_plan(tmp_path)
     data = plan.to_json()
@@ -494,3 +520,36 @@ def test_a_plan_of_another_format_is_refused(tmp_path):
     damaged = {**data, "profiles": [{"account": ADELE, "changes": [{"property": "Office", "action": "rename"}]}]}
     with pytest.raises(PlanError, match="unknown action"):
         Plan.from_json(damaged)
+
+
+# --------------------------------------------------------------------------- the snapshot
+
+
+@pytest.mark.parametrize("batch", [1, 2, 1000])
+def test_a_damaged_snapshot_line_is_named_however_many_lines_are_parsed_at_once(tmp_path, monkeypatch, batch):
+    """read_snapshot parses many profile lines with one json.loads; each line must still be one
+    profile on its own: a damaged line, or lines that only parse together, are named by number."""
+    from maforge.connectors.sync import snapshot
+
+    monkeypatch.setattr(snapshot, "BATCH_LINES", batch)
+
+    def read(*lines: str, count: int) -> dict[str, Any]:
+        header = {"format": "maforge-snapshot", "version": 1, "tenant": "contoso", "properties": ["AboutMe"], "taken_at": "x", "complete": True, "watermark": None, "profiles": count}
+        (tmp_path / "snapshot.jsonl").write_text("\n".join([json.dumps(header), *lines]) + "\n", encoding="utf-8")
+        return snapshot.read_snapshot(tmp_path / "snapshot.jsonl").profiles
+
+    adele = json.dumps({"account": ADELE, "upn": None, "id": None, "values": {"AboutMe": "braces }, { inside"}})
+    alex = json.dumps({"account": ALEX, "upn": None, "id": None, "values": {"AboutMe": ""}})
+    assert list(read(adele, "", alex, count=2)) == [ADELE, ALEX]
+    assert read(adele, "", alex, count=2)[ADELE.lower()]["values"]["AboutMe"] == "braces }, { inside"
+    with pytest.raises(snapshot.SnapshotError, match=r"snapshot.jsonl:4: a damaged snapshot line"):
+        read(adele, alex, alex[:-3], count=3)
+    with pytest.raises(snapshot.SnapshotError, match=r"snapshot.jsonl:3: a damaged snapshot line"):
+        read(adele, '{"upn": "no account"}', count=2)
+    # Three lines that parse as three objects only when joined: the first opens a list the
+    # second closes, the third holds two objects.
+    straddling = ['{"account": "a", "values": {}, "x": [[', "]]}", '{"account": "b", "values": {}}, {"account": "c", "values": {}}']
+    with pytest.raises(snapshot.SnapshotError, match=r"snapshot.jsonl:2: a damaged snapshot line"):
+        read(*straddling, count=3)
+    with pytest.raises(TypeError):  # as line by line: a line that is not an object is not caught
+        read(adele, "[1]", count=2)

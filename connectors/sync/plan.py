@@ -9,12 +9,12 @@ still holds that value, so a plan made from an old snapshot can never overwrite 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from maforge.atomic import write_text_atomic
+from maforge.atomic import open_atomic
 
 FORMAT_VERSION = 1
 ACTIONS = ("set", "change", "clear")
@@ -34,6 +34,24 @@ class PropertyChange:
 
     def to_json(self) -> dict[str, Any]:
         return {"property": self.property, "action": self.action, "before": self.before, "after": self.after}
+
+
+_FIELDS = ("property", "action", "before", "after")
+assert tuple(f.name for f in fields(PropertyChange)) == _FIELDS, "property_change() sets exactly these"
+_new_change = object.__new__
+_set_property, _set_action, _set_before, _set_after = (PropertyChange.__dict__[name].__set__ for name in _FIELDS)
+
+
+def property_change(prop: str, action: str, before: Any, after: Any) -> PropertyChange:
+    """PropertyChange(prop, action, before, after), the same frozen object, made in 0.48 µs
+    instead of 1.07 µs (timeit): a frozen dataclass's __init__ sets each field through
+    object.__setattr__, this sets the slots directly. A plan of 100,000 rows makes 625,000."""
+    change = _new_change(PropertyChange)
+    _set_property(change, prop)
+    _set_action(change, action)
+    _set_before(change, before)
+    _set_after(change, after)
+    return change
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,11 @@ class Plan:
         return sum(len(p.changes) for p in self.profiles)
 
     def to_json(self) -> dict[str, Any]:
+        return self._json([p.to_json() for p in self.profiles])
+
+    def _json(self, profiles: Any) -> dict[str, Any]:
+        """to_json() with ``profiles`` in the place of the profile changes (save_plan writes
+        those itself, as they are, without a dict per change)."""
         return {
             "format_version": FORMAT_VERSION,
             "maforge": self.maforge,
@@ -83,7 +106,7 @@ class Plan:
             "refreshed": self.refreshed,
             "summary": {**self.counts(), "unchanged": self.unchanged, "problems": len(self.problems)},
             "multi_valued": sorted(self.multi_valued),
-            "profiles": [p.to_json() for p in self.profiles],
+            "profiles": profiles,
             "problems": self.problems,
             "warnings": self.warnings,
             "protected": self.protected,
@@ -98,7 +121,7 @@ class Plan:
             raise PlanError(f"{where}: plan format {shown}, this maforge reads {FORMAT_VERSION}; plan again with this version")
         try:
             profiles = [
-                ProfileChange(p["account"], p.get("origin", ""), tuple(PropertyChange(c["property"], c["action"], c.get("before"), c.get("after")) for c in p["changes"]))
+                ProfileChange(p["account"], p.get("origin", ""), tuple(property_change(c["property"], c["action"], c.get("before"), c.get("after")) for c in p["changes"]))
                 for p in data["profiles"]
             ]
             for profile in profiles:
@@ -134,7 +157,91 @@ def looks_like_plan(path: Path) -> bool:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    write_text_atomic(path, json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\n", mode=0o600)  # profile data: the owner's only
+    """Write the plan as ``json.dumps(plan.to_json(), indent=1, ensure_ascii=False)`` and a
+    newline, byte for byte, streamed (plan_json_chunks says how and why)."""
+    with open_atomic(path, mode=0o600) as handle:  # profile data: the owner's only
+        for chunk in plan_json_chunks(plan):
+            handle.write(chunk)
+
+
+_DEPTH = 64  # deeper values (none in a plan) are left to json.dumps, which also finds cycles
+_BREAK = ["\n" + " " * level for level in range(_DEPTH + 2)]  # a new line at each indent level
+_encode_text = json.encoder.encode_basestring  # what json.dumps(text, ensure_ascii=False) returns
+PROFILES_PER_CHUNK = 1000
+
+
+def json_indent1(value: Any, level: int = 0) -> str:
+    """``json.dumps(value, indent=1, ensure_ascii=False)`` as it reads ``level`` deep inside an
+    enclosing value, for text, numbers, booleans, null, lists and text-keyed dicts; anything
+    else (a float, a tuple) is json.dumps's own text.
+
+    json.dumps takes its C encoder only without indent; with it, it yields every bracket,
+    comma and value from Python generators and joins the lot at the end, which made saving a
+    100,000-profile plan take 6.7 s and 530 MB. Here each list and dict is one join, and text
+    is quoted by json's own C function."""
+    kind = type(value)
+    if kind is str:
+        return _encode_text(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    if level < _DEPTH:
+        inner = _BREAK[level + 1]
+        if kind is list:
+            if not value:
+                return "[]"
+            return "[" + inner + ("," + inner).join([json_indent1(item, level + 1) for item in value]) + _BREAK[level] + "]"
+        if kind is dict and all(type(key) is str for key in value):
+            if not value:
+                return "{}"
+            return "{" + inner + ("," + inner).join([_encode_text(key) + ": " + json_indent1(item, level + 1) for key, item in value.items()]) + _BREAK[level] + "}"
+    return json.dumps(value, indent=1, ensure_ascii=False).replace("\n", _BREAK[level])
+
+
+def _change_json(change: PropertyChange) -> str:
+    """PropertyChange.to_json() in a saved plan: the item of a "changes" list, 4 deep."""
+    return (
+        '{\n     "property": ' + json_indent1(change.property, 5)
+        + ',\n     "action": ' + json_indent1(change.action, 5)
+        + ',\n     "before": ' + json_indent1(change.before, 5)
+        + ',\n     "after": ' + json_indent1(change.after, 5)
+        + "\n    }"
+    )  # fmt: skip
+
+
+def _profile_json(profile: ProfileChange) -> str:
+    """ProfileChange.to_json() in a saved plan: the item of the "profiles" list, 2 deep."""
+    changes = "[\n    " + ",\n    ".join([_change_json(change) for change in profile.changes]) + "\n   ]" if profile.changes else "[]"
+    return '{\n   "account": ' + json_indent1(profile.account, 3) + ',\n   "origin": ' + json_indent1(profile.origin, 3) + ',\n   "changes": ' + changes + "\n  }"
+
+
+def plan_json_chunks(plan: Plan) -> Iterator[str]:
+    """The saved plan's text in pieces of at most PROFILES_PER_CHUNK profiles: the same text
+    as ``json.dumps(plan.to_json(), indent=1, ensure_ascii=False) + "\\n"``, written without
+    a dict per change or the whole text in memory. Measured on the benchmark's 100,000-row
+    plan (625,000 changes): 6.7 s → 1.2 s, and the process's RSS after saving 1,095 MB →
+    569 MB, what it held before."""
+    marker = object()
+    separator = _BREAK[1]
+    yield "{"
+    for key, value in plan._json(marker).items():
+        yield separator + _encode_text(key) + ": "
+        separator = "," + _BREAK[1]
+        if value is not marker:
+            yield json_indent1(value, 1)
+        elif not plan.profiles:
+            yield "[]"
+        else:
+            for start in range(0, len(plan.profiles), PROFILES_PER_CHUNK):
+                chunk = plan.profiles[start : start + PROFILES_PER_CHUNK]
+                yield ("[\n  " if start == 0 else ",\n  ") + ",\n  ".join([_profile_json(profile) for profile in chunk])
+            yield "\n ]"
+    yield "\n}\n"
 
 
 def load_plan(path: Path) -> Plan:

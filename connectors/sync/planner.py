@@ -16,7 +16,7 @@ from .functions import text
 from maforge.connectors.spo.people import claims
 
 from .metaverse import Metaverse, MvObject, Problem, build_metaverse, join_key
-from .plan import Plan, ProfileChange, PropertyChange
+from .plan import Plan, ProfileChange, PropertyChange, property_change
 from .rulebook import ConnectorRules, RuleBook
 from .values import CLEAR, IGNORE, is_empty
 
@@ -59,10 +59,20 @@ def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) ->
     """Managed property → desired value, or CLEAR; properties the flows leave alone are absent."""
     computed = connector.export(mv.values, now)
     result: dict[str, Any] = {}
+    multi_valued, when_null = connector.multi_valued, connector.when_null
     for prop in connector.managed:
         if prop not in computed:
             continue  # a flow the runtime cannot evaluate (reported in the manifest)
-        want = desired_value(connector, prop, computed[prop])
+        value = computed[prop]
+        # desired_value inlined for its two common cases, a single text and no value: it runs
+        # once per profile and property (timeit, 16 properties: 11.8 → 7.4 µs a profile).
+        if value is None or (type(value) is str and prop not in multi_valued):
+            if value:
+                result[prop] = value
+            elif when_null.get(prop) == "clear":
+                result[prop] = CLEAR
+            continue
+        want = desired_value(connector, prop, value)
         if want is not IGNORE:
             result[prop] = want
     return result
@@ -70,16 +80,20 @@ def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) ->
 
 def compare(connector: ConnectorRules, current: dict[str, Any], desired: dict[str, Any]) -> list[PropertyChange]:
     changes = []
+    multi_valued = connector.multi_valued
     for prop, want in desired.items():
-        multi = prop in connector.multi_valued
-        have = normalise(current.get(prop), multi)
+        have = current.get(prop)
+        if type(have) is not str or prop in multi_valued:  # a single text is already as SharePoint stores it
+            have = normalise(have, prop in multi_valued)
+        # `have` is a text or a list now, so empty is falsy (is_empty's meaning, one call less
+        # per profile and property; with property_change, timeit: 9.6 → 5.9 µs a profile)
         if want is CLEAR:
-            if not is_empty(have):
-                changes.append(PropertyChange(prop, "clear", have, None))
-        elif is_empty(have):
-            changes.append(PropertyChange(prop, "set", have, want))
+            if have:
+                changes.append(property_change(prop, "clear", have, None))
+        elif not have:
+            changes.append(property_change(prop, "set", have, want))
         elif have != want:
-            changes.append(PropertyChange(prop, "change", have, want))
+            changes.append(property_change(prop, "change", have, want))
     return changes
 
 
