@@ -534,7 +534,7 @@ def test_maforge_reads_recorded_batches():
     large = parse_batch(recording("BatchClientTests/HandleBatchErrorsForLargeBatch-0-00009")["Response"].encode(), "")
     missing = [r for r in large if r.status == 404]
     assert len(missing) == 1 and missing[0].json()["odata.error"]["code"] == "-2130575338, System.ArgumentException"
-    assert _people()._read_result("someone", missing[0]) is None  # a 404 reads as "no profile"
+    assert _people().read_result("someone", missing[0]) is None  # a 404 reads as "no profile"
 
 
 @pytest.mark.parametrize(

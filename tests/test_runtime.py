@@ -96,13 +96,16 @@ def test_an_interrupted_import_keeps_the_last_snapshot_and_its_watermark(emulato
             return real(self, accounts)
 
         monkeypatch.setattr(PeopleClient, "get_many", failing)
-        with pytest.raises(SpoError):
+        with pytest.raises(SpoError, match="import.partial.jsonl: run the same import again to resume"):
             run_import(book, session, state)
-        directory(emu.state).update_user(5, department="X")
+        directory(emu.state).update_user(5, jobTitle="X")
         with pytest.raises(SpoError):
             run_import(book, session, state, delta=True)
     assert (state / SNAPSHOT_FILE).read_bytes() == saved
-    assert [p.name for p in state.iterdir()] == [SNAPSHOT_FILE]
+    # what the stopped full import read is kept for the next one (and only that)
+    assert sorted(p.name for p in state.iterdir() if not p.is_dir()) == sorted([SNAPSHOT_FILE, "import.partial.jsonl"])
+    kept = (state / "import.partial.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(kept[0])["format"] == "maforge-import-partial" and len(kept) == 1 + 200 - sum(1 for i in range(1, 201) if not emu.state.has_profile(i))
 
 
 def test_import_without_a_connection_says_so(cli, tmp_path):

@@ -11,6 +11,7 @@ headers, waits with no cap unless --max-wait, and a clean stop past it.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -191,7 +192,7 @@ def test_probing_limits_calls_in_flight_above_the_known_safe_count():
     assert pacer.batch_size() == 100  # a small run goes at full speed
     for _ in range(4):
         send(pacer, 100)
-    assert pacer.batch_size() == 3  # 24 calls in flight across 8 threads: a 429 refuses few
+    assert pacer.batch_size() == 24  # 24 calls in flight at most: a 429 refuses few
     send(pacer, 1, status=429, retry_after=1)
     assert pacer.ceiling == 400
     clock.sleep(301)
@@ -206,7 +207,7 @@ def test_resource_units_are_paced_from_the_ratelimit_headers():
     send(pacer, 100)
     assert pacer.batch_size() == 100
     send(pacer, 100)
-    assert pacer.batch_size() == 15  # near 80 % of the smallest limit: 120 calls in flight at most
+    assert pacer.batch_size() == 100  # near 80 % of the smallest limit: 120 calls in flight at most
     send(pacer, 80, headers={"RateLimit-Limit": "1200", "RateLimit-Remaining": "240", "RateLimit-Reset": "20"})
     assert pacer.ru_limit == 1200 and pacer.tier_budget == 3000 and pacer.limit == 15000  # the stated budget wins
     send(pacer, 100)  # 120 calls were left: 100 fit
@@ -294,3 +295,72 @@ def test_max_wait_stops_a_session_cleanly(emulator_factory, tmp_path):
         with pytest.raises(ThrottledTooLong, match="--max-wait 3 s"):
             people.get_properties(ADELE)
         assert time.monotonic() - started < 2  # it did not wait first and give up after
+
+
+# --------------------------------------------------------------------------- maforge's commands under throttling
+
+SAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "samples" / "spo-user-profiles.yaml"
+
+
+def _calm(emulator) -> None:
+    """The storm is over: every limit off from now on."""
+    import dataclasses
+
+    emulator.throttle = Throttle(dataclasses.replace(emulator.config, throttle="none"))
+
+
+def test_apply_past_max_wait_stops_cleanly_and_the_rerun_writes_each_property_once(cli, emulator_factory, tmp_path):
+    from maforge.connectors.sync.plan import Plan, ProfileChange, PropertyChange, save_plan
+
+    emulator = emulator_factory(profiles=120, budget=30, app_ru_per_minute=0, time_scale=10)  # Retry-After 7 to 25 s
+    connection = tmp_path / "connection.json"
+    connection.write_text(json.dumps(emulator.connection()), encoding="utf-8")
+    accounts = ["i:0#.f|membership|" + emulator.state.user(i).upn for i in range(26, 121) if emulator.state.has_profile(i)][:60]
+    plan = Plan("t", "contoso", "", "", "2026-01-01T00:00:00Z", True, [ProfileChange(a, "t", (PropertyChange("AboutMe", "set", "", f"n{n}"),)) for n, a in enumerate(accounts)])
+    save_plan(plan, tmp_path / "plan.json")
+    started = time.monotonic()
+    first = cli("apply", str(tmp_path / "plan.json"), "--connection", str(connection), "--state", str(tmp_path / "state"), "--check-prior", "never", "--max-wait", "2s")
+    assert first.exit_code == 1 and time.monotonic() - started < 10  # stopped, not waited out
+    assert "--max-wait 2 s" in first.output and "run the same apply again" in first.output
+    results = json.loads((tmp_path / "plan.json.results.json").read_text(encoding="utf-8"))
+    statuses = [p["properties"][0]["status"] for p in results["profiles"]]
+    assert statuses.count("applied") == 30 and statuses.count("not-attempted") == 30
+    assert len((tmp_path / "plan.json.journal").read_text(encoding="utf-8").splitlines()) == 30
+    _calm(emulator)
+    second = cli("apply", str(tmp_path / "plan.json"), "--connection", str(connection), "--state", str(tmp_path / "state"), "--check-prior", "never")
+    assert second.exit_code == 0, second.output
+    written = [(w.account.lower(), w.property) for w in emulator.state.writes]
+    assert len(written) == 60 and len(set(written)) == 60  # every property once, none twice
+
+
+def test_a_full_import_stopped_by_max_wait_resumes_where_it_was(cli, emulator_factory, tmp_path):
+    emulator = emulator_factory(profiles=400, budget=150, app_ru_per_minute=0, time_scale=10)
+    connection = tmp_path / "connection.json"
+    connection.write_text(json.dumps(emulator.connection()), encoding="utf-8")
+    state = tmp_path / "state"
+    first = cli("import", str(SAMPLE), "--connection", str(connection), "--out", str(state), "--max-wait", "1s")
+    assert first.exit_code == 1
+    assert "import.partial.jsonl: run the same import again to resume" in first.output
+    assert not (state / "snapshot.jsonl").exists()  # no snapshot, so no watermark, from a partial run
+    kept = len((state / "import.partial.jsonl").read_text(encoding="utf-8").splitlines()) - 1
+    assert 0 < kept <= 150
+    _calm(emulator)
+    calls_before = emulator.throttle.stats()["calls"]
+    second = cli("import", str(SAMPLE), "--connection", str(connection), "--out", str(state))
+    assert second.exit_code == 0, second.output
+    assert f"{kept} profiles already read are kept" in second.output
+    profiles = sum(1 for i in range(1, 401) if emulator.state.has_profile(i))
+    assert f"imported {profiles} profiles" in second.output
+    read_again = emulator.throttle.stats()["calls"] - calls_before
+    assert read_again <= 400 - kept  # only what the first run had not read
+    assert not (state / "import.partial.jsonl").exists()
+    assert (state / "throttling").is_dir()  # the learnt budget, for the next run
+
+
+def test_waits_show_on_the_progress_line(cli, emulator_factory, tmp_path):
+    emulator = emulator_factory(profiles=60, budget=20, app_ru_per_minute=0, time_scale=300)
+    connection = tmp_path / "connection.json"
+    connection.write_text(json.dumps(emulator.connection()), encoding="utf-8")
+    result = cli("import", str(SAMPLE), "--connection", str(connection), "--out", str(tmp_path / "state"))
+    assert result.exit_code == 0, result.output
+    assert re.search(r"importing profiles: SharePoint asked us to wait \d+ s; resuming at \d\d:\d\d:\d\d", result.output)

@@ -87,9 +87,10 @@ class PeopleClient:
     def get_many(self, accounts: Sequence[str]) -> list[dict[str, Value] | None]:
         """Profiles of ``accounts`` in `$batch` requests (each read counts as one call)."""
         parts = [BatchPart("GET", self.properties_url(a)) for a in accounts]
-        return [self._read_result(a, r) for a, r in zip(accounts, self.session.batch(self.site, parts))]
+        return [self.read_result(a, r) for a, r in zip(accounts, self.session.batch(self.site, parts))]
 
-    def _read_result(self, account: str, result: BatchResult) -> dict[str, Value] | None:
+    def read_result(self, account: str, result: BatchResult) -> dict[str, Value] | None:
+        """The profile in one `$batch` part's answer to a GetPropertiesFor (None: no profile)."""
         if result.status == 404:
             return None
         if not 200 <= result.status < 300:

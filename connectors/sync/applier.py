@@ -41,7 +41,7 @@ from maforge.atomic import write_text_atomic
 from maforge.connectors.spo import catalogue
 from maforge.connectors.spo.bulk import ID_PROPERTY, MAX_VALUES_PER_FILE, BulkImporter, BulkUnknown, IneligibleProperties
 from maforge.connectors.spo.people import PeopleClient, Write
-from maforge.connectors.spo.session import SpoError, SpoSession
+from maforge.connectors.spo.session import SpoError, SpoSession, ThrottledTooLong
 
 from .plan import Plan, PlanError, ProfileChange, PropertyChange
 from .planner import normalise
@@ -233,6 +233,7 @@ def apply_plan(
     use_bulk = candidates > 0 and (bulk == "always" or (bulk == "auto" and candidates >= bulk_threshold))
     for_bulk: list[Pending] = []
     breaker = _Breaker(session.credential.method)
+    halted: list[str] = []  # why the run stopped waiting on throttling (--max-wait): resumable
 
     def settle(done: list[Pending], failed: list[tuple[Pending, str]], journal_them: bool = True) -> None:
         """Record outcomes of writes: journal first, then the counts."""
@@ -249,15 +250,30 @@ def apply_plan(
 
     def not_attempted(pending: list[Pending]) -> None:
         """Writes left unsent because apply stopped: not journalled, so a re-run sends them."""
+        why = "throttling outlasted --max-wait" if halted else "repeated access-denied answers"
         with lock:
             for _p, _c, _w, outcome in pending:
                 outcome["status"] = "not-attempted"
-                outcome["error"] = "not sent: apply stopped after repeated access-denied answers (see the run's message)"
+                outcome["error"] = f"not sent: apply stopped after {why} (see the run's message); run the same apply again"
             result.not_attempted += len(pending)
+
+    def halt(stop: ThrottledTooLong) -> None:
+        with lock:
+            if not halted:
+                halted.append(f"{stop}; stopped cleanly: the journal keeps every write done; run the same apply again to resume")
 
     def send(pending: list[Pending]) -> None:
         try:
             answers = people.set_many([w for _p, _c, w, _o in pending]) if pending else []
+        except ThrottledTooLong as stop:
+            # Parts answered before the stop are settled as usual; the others were answered
+            # 429 or never sent, so nothing of them was written: not attempted, not journalled.
+            halt(stop)
+            partial = stop.partial or [None] * len(pending)
+            answered = [(item, answer) for item, answer in zip(pending, partial) if answer is not None]
+            settle([item for item, answer in answered if 200 <= answer.status < 300], [(item, f"HTTP {answer.status}: {_error_text(answer.body)}") for item, answer in answered if not 200 <= answer.status < 300])
+            not_attempted([item for item, answer in zip(pending, partial) if answer is None])
+            return
         except SpoError as error:
             # No answer after the session's retries, or its wait budget ran out: parts of an
             # earlier round may have landed. Reported, not journalled: a re-run checks them.
@@ -270,6 +286,9 @@ def apply_plan(
         settle(done, failed)
 
     def per_user(pending: list[Pending]) -> None:
+        if halted:
+            not_attempted(pending)
+            return
         if pending and not breaker.settled:
             with breaker.probing:
                 while pending and not breaker.settled and breaker.stopped is None:
@@ -289,10 +308,25 @@ def apply_plan(
             return True
         return check_prior == "auto" and not all(to_bulk(c) for c in profile.changes)
 
+    def skip(chunk: list[ProfileChange]) -> None:
+        """A round not started because the run stopped: every change not attempted."""
+        outcomes = {p.account: [{"property": c.property, "action": c.action, "status": "not-attempted", "error": "not sent: apply stopped after throttling outlasted --max-wait; run the same apply again"} for c in p.changes] for p in chunk}
+        with lock:
+            result.not_attempted += sum(len(p.changes) for p in chunk)
+            result.profiles.extend({"account": a, "properties": o} for a, o in outcomes.items())
+            tracker.advance(sum(len(p.changes) for p in chunk))
+
     def run(chunk: list[ProfileChange]) -> None:
+        if halted:
+            skip(chunk)
+            return
         to_read = [p for p in chunk if needs_read(p)]
         try:
             read = people.get_many([p.account for p in to_read]) if to_read else []
+        except ThrottledTooLong as stop:
+            halt(stop)
+            skip(chunk)
+            return
         except SpoError as error:
             # Reading failed after the session's retries: these profiles fail, the rest go on.
             failed = {p.account: [{"property": c.property, "action": c.action, "status": "failed", "error": f"reading the profile: {error}"} for c in p.changes] for p in to_read}
@@ -348,14 +382,21 @@ def apply_plan(
 
     try:
         session.map(run, chunks)
-        if for_bulk and breaker.stopped is not None:
+        if for_bulk and (breaker.stopped is not None or halted):
             not_attempted(for_bulk)
         elif for_bulk:
-            _bulk_writes(for_bulk, bulk_importer or BulkImporter(session), per_user, settle)
+            try:
+                _bulk_writes(for_bulk, bulk_importer or BulkImporter(session), per_user, settle)
+            except ThrottledTooLong as stop:
+                halt(stop)  # before the job was queued (a queued job is BulkUnknown): not attempted
+                not_attempted([item for item in for_bulk if item[3].get("status") == "pending"])
+    except BaseException:
+        tracker.close()  # no longer the progress line in use
+        raise
     finally:
         journal.close()
     tracker.finish()
-    result.stopped = breaker.stopped
+    result.stopped = breaker.stopped or (halted[0] if halted else None)
     result.profiles.sort(key=lambda p: p["account"].lower())
     if results_path is not None:
         # One profile per line: greppable, and written by json's C encoder (indent= is not).
@@ -419,6 +460,8 @@ def _bulk_writes(
         except BulkUnknown as error:
             settle([], [(item, f"bulk import state unknown ({error}); run the same apply again once the job has finished") for item in this_round])
             continue
+        except ThrottledTooLong:
+            raise  # before the job was queued: the caller stops the run, these not attempted
         except SpoError as error:
             for _p, _c, _w, outcome_ in this_round:
                 outcome_["bulk"] = f"bulk import failed ({error}); written per user"

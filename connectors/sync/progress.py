@@ -11,16 +11,19 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import weakref
 from typing import TextIO
 
-_ACTIVE: list[Progress] = []
+_ACTIVE: list[weakref.ref[Progress]] = []  # progress lines in use, the newest last
 _LOCK = threading.Lock()
 
 
 def notify(message: str, stream: TextIO | None = None) -> None:
     """Show ``message`` through the progress line in use, or as a line on stderr."""
     with _LOCK:
-        active = _ACTIVE[-1] if _ACTIVE else None
+        live = [ref for ref in _ACTIVE if ref() is not None and not getattr(ref().stream, "closed", False)]
+        _ACTIVE[:] = live
+        active = live[-1]() if live else None
     if active is not None:
         active.note(message)
         return
@@ -42,7 +45,7 @@ class Progress:
         self._waiting: str | None = None
         self._lock = threading.Lock()
         with _LOCK:
-            _ACTIVE.append(self)
+            _ACTIVE.append(weakref.ref(self))
 
     def advance(self, count: int = 1) -> None:
         with self._lock:
@@ -92,5 +95,4 @@ class Progress:
     def close(self) -> None:
         """Stop receiving notes (also when the run stops early)."""
         with _LOCK:
-            if self in _ACTIVE:
-                _ACTIVE.remove(self)
+            _ACTIVE[:] = [ref for ref in _ACTIVE if ref() is not None and ref() is not self]

@@ -195,14 +195,34 @@ def _user_count(session: SpoSession) -> int | None:
         return None
 
 
-def _read_profiles(people: PeopleClient, users: list[dict[str, Any]], properties: list[str]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+def _read_profiles(people: PeopleClient, users: list[dict[str, Any]], properties: list[str]) -> tuple[list[tuple[dict[str, Any], dict[str, Any] | None]], SpoError | None]:
+    """The profiles of ``users``, read in `$batch` chunks on the session's threads, in order;
+    and the error that stopped a chunk, if one did. What was read before the error is
+    returned with it (a stopped full import keeps it for the next run to resume from)."""
     chunks = [users[i : i + CHUNK] for i in range(0, len(users), CHUNK)]
 
-    def read(chunk: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
-        found = people.get_many([u["userPrincipalName"] for u in chunk])
-        return [(u, {p: v.get(p, [] if p in people.multi_valued else "") for p in properties} if v is not None else None) for u, v in zip(chunk, found)]
+    def shaped(v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return {p: v.get(p, [] if p in people.multi_valued else "") for p in properties} if v is not None else None
 
-    return [pair for part in people.session.map(read, chunks) for pair in part]
+    def read(chunk: list[dict[str, Any]]) -> tuple[list[tuple[dict[str, Any], dict[str, Any] | None]], SpoError | None]:
+        accounts = [u["userPrincipalName"] for u in chunk]
+        try:
+            found = people.get_many(accounts)
+        except ThrottledTooLong as stop:  # the parts answered before the stop still count
+            answered = [(u, shaped(people.read_result(a, r))) for u, a, r in zip(chunk, accounts, stop.partial or []) if r is not None]
+            return answered, stop
+        except SpoError as error:
+            return [], error
+        return [(u, shaped(v)) for u, v in zip(chunk, found)], None
+
+    pairs: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    errors: list[SpoError] = []
+    for part, error in people.session.map(read, chunks):
+        pairs.extend(part)
+        if error is not None:
+            errors.append(error)
+    stop = next((e for e in errors if isinstance(e, ThrottledTooLong)), errors[0] if errors else None)
+    return pairs, stop
 
 
 PARTIAL_FORMAT = "maforge-import-partial"
@@ -340,7 +360,8 @@ def import_profiles(
                         snapshot.profiles[entry["account"].lower()] = entry
                 present = [u for u, entry in zip(present, kept) if entry is None]
             fresh: list[dict[str, Any]] = []
-            for user, values in _read_profiles(people, present, managed):
+            pairs, stopped = _read_profiles(people, present, managed)
+            for user, values in pairs:
                 account = claims(user["userPrincipalName"]).lower()
                 renamed = by_id.get(user.get("id"))
                 if renamed is not None and renamed != account:
@@ -356,6 +377,8 @@ def import_profiles(
                     by_id[user["id"]] = account
             if partial is not None:
                 partial.add(fresh)
+            if stopped is not None:
+                raise stopped
             tracker.advance(len(users))
             watermark = delta_link or watermark
         snapshot.watermark = watermark
