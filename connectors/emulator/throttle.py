@@ -28,6 +28,7 @@ SharePoint throttling page in sp-dev-docs):
 the real five-minute windows and two-minute waits in seconds. Retry-After stays a whole number
 of seconds (at least 1): RFC 9110 defines it as delay-seconds and independent clients parse it
 as an integer (office365-rest-python-client's `response_retry_after` uses `int()`).
+RateLimit-Reset, which only maforge reads, is rounded to whole seconds of the unscaled clock.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Limits:
     app_window: float
     user_requests: int  # requests per user per window; 0 = none
     user_window: float
+    scale: float = 1.0
 
     @classmethod
     def from_config(cls, config: EmulatorConfig) -> Limits:
@@ -79,6 +81,7 @@ class Limits:
             app_window=APP_RU_WINDOW / scale,
             user_requests=0 if off else int(config.user_requests_per_5_minutes),
             user_window=USER_WINDOW / scale,
+            scale=scale,
         )
 
 
@@ -204,7 +207,16 @@ class Throttle:
                 return
             response.headers["RateLimit-Limit"] = str(window.limit)
             response.headers["RateLimit-Remaining"] = str(max(window.limit - window.used, 0))
-            response.headers["RateLimit-Reset"] = str(max(1, math.ceil(window.reset_in(now))))
+            response.headers["RateLimit-Reset"] = self._reset_text(window.reset_in(now))
+
+    def _reset_text(self, seconds: float) -> str:
+        """RateLimit-Reset in whole seconds of the unscaled clock: whole seconds at scale 1;
+        under --time-scale F, multiples of 1/F s, so that a scaled minute is rounded in the
+        same proportion as a real one (whole seconds would add up to a sixth to a 6-second
+        minute). Only maforge reads this header; Retry-After stays whole seconds."""
+        scale = self.limits.scale
+        value = max(1.0, math.ceil(seconds * scale)) / scale
+        return str(int(value)) if value == int(value) else f"{value:.6g}"
 
     def stats(self) -> dict[str, object]:
         with self._lock:

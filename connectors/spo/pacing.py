@@ -225,12 +225,13 @@ class Pacer:
         return min(caps) if caps else None
 
     def batch_size(self) -> int:
-        """How many parts one `$batch` may carry now: every thread's batch must fit the calls
-        allowed in flight at once."""
+        """The most parts one `$batch` may carry now (before the room in the windows is
+        counted): no more than may be in flight at once; `acquire(shrink=True)` grants at
+        most this."""
         with self._cond:
             now = self._clock()
             cap = self._in_flight_cap(now, self._count(now))
-        return MAX_BATCH if cap is None else max(1, min(MAX_BATCH, cap // self.concurrency))
+        return MAX_BATCH if cap is None else max(1, min(MAX_BATCH, cap))
 
     # ------------------------------------------------------------------ before a request
 
@@ -270,15 +271,17 @@ class Pacer:
             self._sleep(pause)
 
     def _fit(self, now: float, calls: int, budgeted: bool, extra: int = 0) -> int:
-        """How many of ``calls`` to send in one request now (at least one): no more than a
-        thread's share of the calls allowed in flight, and no more than the room left in the
-        budget's window and the resource units' minute, so a batch fills what is free instead
-        of waiting for room for all of it."""
+        """How many of ``calls`` to send in one request now (at least one): no more than the
+        calls allowed in flight, and no more than the room left in the budget's window and the
+        resource units' minute, so a batch fills what is free instead of waiting for room for
+        all of it."""
         count = self._count(now)
         granted = calls
         cap = self._in_flight_cap(now, count)
         if cap is not None:
-            granted = min(granted, max(1, cap // self.concurrency))
+            # one request may carry the whole cap: as many calls per round trip as eight
+            # small ones, with one envelope instead of eight
+            granted = min(granted, max(1, cap))
         limit = self.limit
         if budgeted and limit is not None and limit - count >= 1:
             granted = min(granted, limit - count)
@@ -331,7 +334,9 @@ class Pacer:
                 self._ru_base = self.ru_limit / RU_PER_CALL
                 self._ru_committed = in_flight_ru
                 self._ru_seen_remaining = math.inf
-            if self._ru_committed + calls + extra > self._ru_base and self._ru_end is not None:
+            # a request bigger than a whole minute's units can only go into an empty minute
+            need = min(calls + extra, self.ru_limit / RU_PER_CALL)
+            if self._ru_committed + need > self._ru_base and self._ru_end is not None:
                 return self._ru_end - now + SLACK, True
         return 0.0, True
 
@@ -352,10 +357,11 @@ class Pacer:
         """A request came back: count its calls from now, read what SharePoint said."""
         with self._cond:
             now = self._clock()
+            sent = ticket.at
             ticket.in_flight = False
             ticket.at = max(ticket.at, now)
             ticket.ok = ticket.calls if status not in (429, 503) else 0
-            announced = self._read_headers(headers, now, exclude=ticket)
+            announced = self._read_headers(headers, now, sent_after=sent)
             if status == 429:
                 self._throttled(now, ticket.calls, retry_after, announced)
             elif status == 503 and retry_after is not None:
@@ -370,12 +376,15 @@ class Pacer:
         with self._cond:
             now = self._clock()
             ticket.ok = max(ticket.ok - parts, 0)
-            announced = self._read_headers(headers, now, exclude=ticket)
+            announced = self._read_headers(headers, now, sent_after=now)
             self._throttled(now, parts, retry_after, announced)
             self._cond.notify_all()
 
-    def _read_headers(self, headers: Mapping[str, str], now: float, exclude: Ticket) -> bool:
-        """Take the app's resource-unit state from RateLimit headers; True when present."""
+    def _read_headers(self, headers: Mapping[str, str], now: float, sent_after: float) -> bool:
+        """Take the app's resource-unit state from RateLimit headers; True when present. The
+        answer was written after SharePoint had counted the requests sent before it (they
+        reached it first): only requests in flight sent later (``sent_after``) are not in
+        its Remaining yet."""
         try:
             limit = int(headers["RateLimit-Limit"])
             remaining = float(headers["RateLimit-Remaining"])
@@ -394,7 +403,7 @@ class Pacer:
         self._ru_end = max(end, self._ru_end) if same_window and self._ru_end is not None else end  # the later: rounding
         self._ru_base = max(remaining, 0.0) / RU_PER_CALL
         # calls still in flight may not have been charged when this answer was written
-        self._ru_committed = sum(t.calls + t.envelope for t in self._tickets if t.in_flight and t is not exclude)
+        self._ru_committed = sum(t.calls + t.envelope for t in self._tickets if t.in_flight and t.at > sent_after)
         return True
 
     def _ok_in_window(self, now: float) -> int:
