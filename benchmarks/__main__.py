@@ -28,6 +28,7 @@ SUITES = {
     "apply": apply.run,
     "bulk": bulk.run,
     "import": runtime_import.run,
+    "throttled-import": runtime_import.run_throttled_import,
 }
 NOTES = ("benchmark", "median_s", "target_s", "ratio_to_target", "unit")
 

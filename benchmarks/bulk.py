@@ -1,5 +1,5 @@
 """Apply N changes to a bulk-eligible property (CostCenter: custom, single-valued, not
-user-editable) through the bulk import path, against the emulator's "bench" tenant: the
+user-editable) through the bulk import path, against the emulator's realistic limits: the
 SharePoint REST requests maforge made, and the wall time beyond the job's own time (queued to
 finished, as the emulator reports it), which is what maforge adds: loading the plan, writing
 the data file, uploading it, noticing the end of the job, reading its log, cleaning up and

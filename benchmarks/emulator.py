@@ -31,7 +31,7 @@ def run(quick: bool) -> list[dict[str, object]]:
     threads = 8
     with tempfile.TemporaryDirectory() as scratch:
         process = subprocess.Popen(
-            [sys.executable, "-m", "maforge", "emulator", "--profiles", "1000", "--state-dir", scratch],
+            [sys.executable, "-m", "maforge", "emulator", "--profiles", "1000", "--throttle", "none", "--state-dir", scratch],
             stdout=subprocess.PIPE,
             text=True,
         )
