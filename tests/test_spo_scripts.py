@@ -933,3 +933,20 @@ def test_build_readme_carries_the_notes(tmp_path):
     result = render_outputs(spec_of("sample"), "spo-user-profiles.yaml")
     assert "## SharePoint Online set-up" in result.files["README.md"]
     assert "svc-mim-spo@contoso.onmicrosoft.com" in result.files["README.md"]
+
+
+def test_validation_refuses_password_sign_in_for_an_ma_that_exports():
+    """A password sign-in is delegated, and SharePoint refuses delegated writes to other
+    users' profiles: an exporting MA's validation says so on the Global page, before the first
+    run fails every export entry; an MA that only imports may keep Password."""
+    import dataclasses
+
+    exporting = spec_of("sample")
+    assert exporting.capabilities.export
+    text = render_spo_scripts(exporting)["validation"]
+    branch = re.search(r"if \(\$mode -eq 'Password'\) \{(.*?)\n        \}", text, re.S)
+    assert branch is not None and "delegated (password) sign-in" in branch.group(1) and "Set AuthMode to Certificate" in branch.group(1)
+    assert text.index("$page -eq 'Global'") < branch.start()  # checked where AuthMode is set
+    assert not powershell_syntax_errors(text)
+    import_only = dataclasses.replace(exporting, capabilities=dataclasses.replace(exporting.capabilities, export=False))
+    assert "if ($mode -eq 'Password')" not in render_spo_scripts(import_only)["validation"]

@@ -22,6 +22,7 @@ from .signin import warning_lines
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
+    max_wait_help = "Stop cleanly once throttling (429 Retry-After) has made the run wait this long in total, e.g. 30m; the next run resumes. Default: wait as long as SharePoint asks."
     verbose_help = "Log every HTTP request (method, URL, status, time, request id, retries and waits) to stderr, secrets redacted."
     examples = (
         "examples:\n"
@@ -48,8 +49,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     imp.add_argument("--connection", type=Path, required=True, metavar="FILE", help=connection_help)
     imp.add_argument("--delta", action="store_true", help="Re-read only the users Graph reports changed in Entra ID since the last import. Edits made in SharePoint itself (About me, skills, custom properties) reach no Graph feed: only a full import sees them.")
+    imp.add_argument("--max-wait", type=_duration, metavar="DURATION", help=max_wait_help)
     imp.add_argument("--full-after", type=_duration, metavar="DURATION", help="With --delta: run a full import instead when the last full import is older than this (e.g. 7d).")
-    imp.add_argument("--out", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help=f"Folder of the snapshot ({SNAPSHOT_FILE}); default .maforge.")
+    imp.add_argument("--out", type=Path, default=DEFAULT_STATE_DIR, metavar="DIR", help=f"Folder of the snapshot ({SNAPSHOT_FILE}) and the tenant's learnt budget; default .maforge.")
     plan = command("plan", "Show what apply would change; --out saves the plan.", "plan --refresh=false --sources-dir data --detailed-exitcode")
     plan.add_argument("--connection", type=Path, metavar="FILE", help=connection_help)
     plan.add_argument("--refresh", choices=("true", "false"), default="true", help="false: plan against the last import snapshot instead of reading SharePoint.")
@@ -59,6 +61,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.add_argument("--detailed-exitcode", action="store_true", help="Exit 2 when there are changes.")
     plan.add_argument("--expect-no-changes", action="store_true", help="Any change is an error (exit 1): a drift gate for CI.")
+    plan.add_argument("--max-wait", type=_duration, metavar="DURATION", help=max_wait_help)
     apply = command("apply", "Apply a saved plan, and nothing else.", "apply plan.json --connection connection.json --check-prior always")
     apply.add_argument("plan", type=Path, metavar="PLAN")
     apply.add_argument("--connection", type=Path, required=True, metavar="FILE", help=connection_help)
@@ -69,11 +72,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     apply.add_argument("--refresh", action="store_true", help="Re-plan a property changed since the plan instead of reporting it stale.")
     apply.add_argument("--bulk", choices=("auto", "always", "never"), default="auto", help="Bulk import for eligible custom properties (auto: from 1,000 writes).")
     apply.add_argument("--check-prior", choices=("auto", "always", "never"), default="auto", help="Read each profile first to check the plan's prior values (auto: not for bulk-only profiles; never: trust the plan).")
+    apply.add_argument("--max-wait", type=_duration, metavar="DURATION", help=max_wait_help)
     return parser
 
 
 def _duration(text: str) -> float:
-    """--full-after's seconds; argparse reports a bad value as a usage error (exit 2) naming the option."""
+    """--full-after and --max-wait: seconds; argparse reports a bad value as a usage error (exit 2) naming the option."""
     from maforge.durations import DurationError, parse_duration
 
     try:
@@ -102,13 +106,13 @@ def main(package_dir: Path, argv: list[str] | None = None) -> None:
         _fail(prog, error)
     try:
         if args.command == "import":
-            with open_session(book, args.connection) as session:
+            with open_session(book, args.connection, state_dir=args.out, max_wait=args.max_wait) as session:
                 snapshot = run_import(book, session, args.out, delta=args.delta, full_after=args.full_after)
             print(f"imported {len(snapshot.profiles)} profiles into {args.out / SNAPSHOT_FILE}")
             return
         if args.command == "plan":
             refresh = args.refresh == "true"
-            session = open_session(book, args.connection) if args.connection else None
+            session = open_session(book, args.connection, state_dir=args.snapshot, max_wait=args.max_wait) if args.connection else None
             try:
                 plan = run_plan(book, args.sources_dir, session, refresh=refresh, state_dir=args.snapshot)
             finally:
@@ -120,7 +124,7 @@ def main(package_dir: Path, argv: list[str] | None = None) -> None:
             for line in warning_lines(plan.warnings):
                 print(f"{prog}: {line}", file=sys.stderr)
             raise SystemExit(plan_exit_code(plan, args.detailed_exitcode, args.expect_no_changes))
-        with open_session(book, args.connection) as session:
+        with open_session(book, args.connection, state_dir=args.state, max_wait=args.max_wait) as session:
             result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results, replan_stale=args.refresh, bulk=args.bulk, check_prior=args.check_prior, state_dir=args.state, spec_hash=book.spec_hash or None)
         print(result.summary())
         if result.stopped:
