@@ -24,6 +24,7 @@ from maforge.connectors.sync.csexport import (
     RetryBudget,
     SchemaType,
     export_entry,
+    retry_after_seconds,
     retry_wait,
 )
 
@@ -105,9 +106,11 @@ def test_export_follows_the_rule_book(case):
 
 
 def test_every_case_is_run():
-    # 21: throttled-503-waits-as-long-as-asked joined for issue 15 (a realistic Retry-After).
-    assert len(CASES["cases"]) == 21
-    assert len({c["name"] for c in CASES["cases"]}) == 21
+    # 21: throttled-503-waits-as-long-as-asked joined for issue 15 (a realistic Retry-After);
+    # 23: throttled-past-max-retries-and-five-minutes (no attempt or total cap on throttling)
+    # and faults-without-retry-after-keep-max-retries (faults stay bounded).
+    assert len(CASES["cases"]) == 23
+    assert len({c["name"] for c in CASES["cases"]}) == 23
 
 
 # --------------------------------------------------------------------------- beyond the table
@@ -125,12 +128,36 @@ def test_an_empty_list_refused_is_cleared_with_an_empty_single_value():
     assert calls[1]["body"] == {"accountName": CASES["account"], "propertyName": "SPS-PastProjects", "propertyValue": ""}
 
 
-def test_throttling_beyond_the_budget_fails_the_entry():
+def test_a_set_max_retry_wait_seconds_still_stops_the_waiting():
     case = CASES["cases"][0]
     throttled = {"status": 429, "headers": {"Retry-After": "10"}}
     result, calls, waits = _run({**case, "responses": [throttled] * 4}, retry=RetryBudget(max_retries=8, max_wait_seconds=25))
     assert waits == [10, 10] and len(calls) == 3
     assert (result.error_code, result.error_name) == ("ExportErrorCustomContinueRun", "spo-throttled")
+    assert "MaxRetryWaitSeconds (25 s)" in result.error_detail
+
+
+def test_throttling_has_no_cap_by_default_and_max_retries_counts_faults_only():
+    assert RetryBudget().max_wait_seconds == 0  # MaxRetryWaitSeconds 0: no cap
+    case = CASES["cases"][0]
+    throttled = {"status": 503, "headers": {"Retry-After": "250"}}
+    result, calls, waits = _run({**case, "responses": [throttled] * 20}, retry=RetryBudget(max_retries=0))
+    assert result.error_code == "Success" and waits == [250] * 20 and len(calls) == 21
+    # One fault more than MaxRetries fails the entry, throttled calls in between not counted.
+    faults = [{"status": 504}, throttled, {"status": 504}, {"status": 504}]
+    result, calls, waits = _run({**case, "responses": faults}, retry=RetryBudget(max_retries=2))
+    assert waits == [1, 250, 2] and len(calls) == 4
+    assert result.error_name == "spo-throttled" and "MaxRetries (2)" in result.error_detail
+
+
+def test_a_run_steps_budget_is_shared_by_its_entries():
+    case = CASES["cases"][0]
+    budget = RetryBudget(max_wait_seconds=300)
+    throttled = {"status": 429, "headers": {"Retry-After": "200"}}
+    first, _, _ = _run({**case, "responses": [throttled]}, retry=budget)
+    second, calls, waits = _run({**case, "responses": [throttled]}, retry=budget)
+    assert first.error_code == "Success" and budget.waited == 200
+    assert second.error_name == "spo-throttled" and waits == [] and len(calls) == 1
 
 
 def test_a_refused_token_stops_the_run():
@@ -148,6 +175,17 @@ def test_retry_wait_without_retry_after_backs_off():
     assert [retry_wait(None, attempt) for attempt in (1, 2, 3, 10)] == [1, 2, 4, 300]
     assert retry_wait("0", 1) == 1
     assert retry_wait("Wed, 21 Oct 2015 07:28:00 GMT", 1) == 1  # in the past
+
+
+def test_one_retry_after_is_held_to_an_hour_and_an_unreadable_one_is_a_fault():
+    assert retry_after_seconds("900") == 900  # no longer cut at 300 s
+    assert retry_after_seconds("86400") == 3600  # a garbled header: asked again after an hour
+    assert retry_after_seconds(" 120 ") == 120
+    assert [retry_after_seconds(text) for text in (None, "", "  ", "soon", "99999999999")] == [None] * 5
+    case = CASES["cases"][0]
+    garbled = {"status": 429, "headers": {"Retry-After": "soon"}}
+    result, _, waits = _run({**case, "responses": [garbled, garbled]})
+    assert result.error_code == "Success" and waits == [1, 2]  # back-off, as a fault
 
 
 # --------------------------------------------------------------------------- the same book, live

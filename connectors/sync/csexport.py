@@ -20,11 +20,16 @@ The rules, in short:
   (an empty list SharePoint refuses with 400/500 is retried as an empty single value).
 - ImportOnly attributes, anchors and attributes the schema does not know are never sent.
 - Every value is text on the wire: booleans ``True``/``False``, numbers invariant decimal.
-- 429/503/504 and time-outs wait (Retry-After, else 1, 2, 4 ... s) and repeat the call,
-  within ``RetryBudget``; other failures fail this entry only, with an ``errorName`` MIM
-  shows and a detail carrying SharePoint's message, code and request id. Failures that mean
-  nothing else will work either (no answer at all, a token SharePoint refuses) raise
-  `ExportStopped`, the runtime's ServerDownException.
+- A 429 or 503 with Retry-After is throttling, part of the job: the call waits as asked (one
+  wait held to an hour, a guard against a garbled header) and is sent again, however often
+  it comes. A 429 or 503 without it, a 504 and a time-out are faults: at most MaxRetries (8)
+  retries, after 1, 2, 4 ... s (at most 300 s at once), then the entry fails spo-throttled.
+  Only the admin's MaxRetryWaitSeconds (``RetryBudget.max_wait_seconds``; 0, the default,
+  is no cap) ends the waiting: past it the entry fails spo-throttled. Other failures fail
+  this entry only, with an ``errorName`` MIM shows and a detail carrying SharePoint's
+  message, code and request id. Failures that mean nothing else will work either (no
+  answer at all, a token SharePoint refuses) raise `ExportStopped`, the runtime's
+  ServerDownException.
 
 HTTP, tokens and the host are the transport's business (`Transport`): the rule book only
 decides which calls to make and what their answers mean.
@@ -53,7 +58,9 @@ SUCCESS = "Success"
 CONTINUE_RUN = "ExportErrorCustomContinueRun"
 
 RETRYABLE_STATUS = frozenset({429, 503, 504})
-MAX_SINGLE_WAIT = 300.0  # seconds; one Retry-After never holds an entry longer
+THROTTLED_STATUS = frozenset({429, 503})  # with Retry-After: throttling, waited out with no attempt cap
+MAX_SINGLE_WAIT = 3600.0  # seconds; one Retry-After never holds an entry longer (a garbled header)
+MAX_BACKOFF = 300.0  # seconds; one back-off after a fault without Retry-After
 DETAIL_MESSAGE_LIMIT = 600
 
 Headers = Mapping[str, str]
@@ -189,32 +196,51 @@ class Transport(Protocol):
 
 @dataclass(slots=True)
 class RetryBudget:
-    """How long throttling may hold the export: at most ``max_retries`` repeats of one call,
-    and ``max_wait_seconds`` of waiting in total. Share one budget across the entries of a
-    run step (the connector's MaxRetries and MaxRetryWaitSeconds): ``waited`` accumulates."""
+    """What ends the waiting (the connector's MaxRetries and MaxRetryWaitSeconds): faults
+    without Retry-After are retried at most ``max_retries`` times per call; throttling (a 429
+    or 503 with Retry-After) has no attempt cap. ``max_wait_seconds`` caps the waiting of both
+    in total when above 0 (0: no cap, the default). Share one budget across the entries of a
+    run step: ``waited`` accumulates."""
 
     max_retries: int = 8
-    max_wait_seconds: float = 300.0
+    max_wait_seconds: float = 0.0
     waited: float = 0.0
 
 
-def retry_wait(retry_after: str | None, attempt: int, *, now: datetime | None = None) -> float:
-    """Seconds to wait before attempt ``attempt + 1``: Retry-After in seconds or as an HTTP
-    date, else 1, 2, 4 ... seconds; at least 1 and never more than 300 at once."""
+def retry_after_seconds(retry_after: str | None, *, now: datetime | None = None) -> float | None:
+    """The seconds a Retry-After header asks for (delta-seconds or an HTTP date), at least 1
+    and at most an hour; None when there is none or it cannot be read (the script's
+    Get-MfRetryAfter, which reads delta-seconds as a 32-bit integer)."""
     text = (retry_after or "").strip()
+    if not text:
+        return None
     if re.fullmatch(r"[+-]?\d+", text):
-        return float(min(max(int(text), 1), MAX_SINGLE_WAIT))
-    if text:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            seconds = (when - (now or datetime.now(UTC))).total_seconds()
-            return min(max(seconds, 1.0), MAX_SINGLE_WAIT)
-    return min(math.pow(2, attempt - 1), MAX_SINGLE_WAIT)
+        number = int(text)
+        if -(2**31) <= number < 2**31:
+            return float(min(max(number, 1), MAX_SINGLE_WAIT))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 1.0), MAX_SINGLE_WAIT)
+
+
+def backoff(fault: int) -> float:
+    """Seconds before the retry after fault number ``fault`` without Retry-After: 1, 2, 4 ...
+    at most 300 (the script's Get-MfBackoff)."""
+    return min(math.pow(2, max(fault, 1) - 1), MAX_BACKOFF)
+
+
+def retry_wait(retry_after: str | None, attempt: int, *, now: datetime | None = None) -> float:
+    """Seconds to wait before the next attempt: what Retry-After asks for (at most an hour),
+    else the back-off for fault number ``attempt``."""
+    asked = retry_after_seconds(retry_after, now=now)
+    return asked if asked is not None else backoff(attempt)
 
 
 # --------------------------------------------------------------------------- failures
@@ -226,7 +252,8 @@ class ExportStopped(Exception):
 
 
 class _Failure(Exception):
-    """A failure of this entry only. ``kind``: throttled | http | no-profile | invalid."""
+    """A failure of this entry only. ``kind``: throttled (a fault without Retry-After outlasted
+    MaxRetries) | wait-cap (MaxRetryWaitSeconds is used up) | http | no-profile | invalid."""
 
     def __init__(self, kind: str, message: str, status: int = 0, code: str = "", request_id: str = ""):
         super().__init__(message)
@@ -241,7 +268,7 @@ class _Failure(Exception):
 
     def error_name(self) -> str:
         """The short ErrorName MIM shows for the failed entry."""
-        if self.kind == "throttled":
+        if self.kind in ("throttled", "wait-cap"):
             return "spo-throttled"
         if self.kind == "no-profile":
             return "spo-profile-not-found"
@@ -310,11 +337,13 @@ def _error_parts(body: Any) -> tuple[str, str]:
 
 
 def _send(transport: Transport, method: str, path: str, payload: Mapping[str, Any] | None, sleep: Callable[[float], None], budget: RetryBudget) -> Any:
-    """One call with retries on throttling and time-outs; returns the 2xx answer's body.
-    Other answers raise an entry failure; a 401 or no answer at all stops the run."""
-    attempt = 0
+    """One call, sent again while SharePoint throttles it (the script's Invoke-MfHttp): a 429
+    or 503 with Retry-After waits as asked with no attempt cap; a 429 or 503 without it, a 504
+    and a time-out are faults, retried at most ``budget.max_retries`` times with back-off; the
+    total wait stays within ``budget.max_wait_seconds`` when that is above 0. Returns the 2xx
+    answer's body. Other answers raise an entry failure; a 401 or no answer at all stops the run."""
+    faults = 0
     while True:
-        attempt += 1
         timed_out = False
         try:
             status, headers, body = transport.send(method, path, payload)
@@ -325,12 +354,24 @@ def _send(transport: Transport, method: str, path: str, payload: Mapping[str, An
         if 200 <= status < 300:
             return body
         if timed_out or status in RETRYABLE_STATUS:
-            wait = retry_wait(_header(headers, "Retry-After"), attempt)
             what = "time-out" if timed_out else str(status)
-            if attempt > budget.max_retries or budget.waited + wait > budget.max_wait_seconds:
+            asked = retry_after_seconds(_header(headers, "Retry-After")) if status in THROTTLED_STATUS else None
+            if asked is not None:
+                wait = asked  # throttled, and SharePoint said for how long: no attempt cap
+            else:
+                faults += 1
+                if faults > budget.max_retries:
+                    raise _Failure(
+                        "throttled",
+                        f"SharePoint kept answering {what} without Retry-After; MaxRetries ({budget.max_retries}) used up",
+                        status=status,
+                        request_id=_request_id(headers),
+                    )
+                wait = backoff(faults)
+            if budget.max_wait_seconds > 0 and budget.waited + wait > budget.max_wait_seconds:
                 raise _Failure(
-                    "throttled",
-                    f"SharePoint kept answering {what}; retries or MaxRetryWaitSeconds exhausted",
+                    "wait-cap",
+                    f"SharePoint answered {what}; MaxRetryWaitSeconds ({budget.max_wait_seconds:g} s) of waiting on throttling is used up for this run step",
                     status=status,
                     request_id=_request_id(headers),
                 )
@@ -605,7 +646,9 @@ def export_entry(
 class SessionTransport:
     """`Transport` over an `SpoSession` to the tenant admin host: sign-in, pooling, pacing and
     the retrying of 429/503/504 stay the session's (`connectors/spo/session.py`), so use this
-    with ``RetryBudget(max_retries=0)`` and the rule book never waits twice for one answer."""
+    with ``RetryBudget(max_retries=0)`` and the rule book never waits twice for one answer (a
+    throttled call the session gave up on, past --max-wait, comes back as a 429 without
+    Retry-After: a fault, which fails the entry spo-throttled at once)."""
 
     def __init__(self, session: Any):
         self.session = session
