@@ -12,51 +12,68 @@ says, decides:
 - every run's report (the ApplyResult, PLAN.results.json) agrees with the writes made while
   it ran: "applied" was written, "already applied" was not, "failed" was not written unless
   the run said the outcome is unknown;
-- every journal line names a write that happened (a re-run trusts the journal).
+- every journal line names a write that happened (a re-run trusts the journal);
+- a change a stopped run reported "not-attempted" was not written by it.
 
 A property set to the same value again (a PeopleManager set repeated after an answer was
 lost, or rows the bulk job wrote and a re-run wrote again) is harmless and counted as a
 *repeat*, not a failure.
+
+Every apply runs under the realistic profile (`REALISTIC`, `realistic()`): the emulator's own
+limits (connectors/emulator/throttle.py: a silent PeopleManager budget whose 429s ask for
+70-250 s, the app's resource units with RateLimit headers from 80 %, a delegated user's
+requests) 100 times faster, with a budget of about half an apply's calls so that every apply
+spends it; each trial's text says the limits. The faults of a trial come on top.
 
 The trials (one row each; ``tried`` counts applies, a re-run included in its apply):
 - 10 % of requests answer 500/502/503/504; 10 % are reset; 10 % answer after the client's
   time-out (the work still done); 10 % get a gateway 502/504 after SharePoint did the work;
 - the bulk queue call (QueueImportProfileProperties, the one call that is not safe to repeat)
   answered by each of those faults in turn;
-- 429 storms whose Retry-After outlasts the budget window, one outlasting the run's whole
-  retry budget (the run gives up, reports, and a re-run after the storm finishes), and in
-  the full run the emulator's own "storm" profile;
-- all of them at once, at 20 %.
+- 429 squalls: a small silent budget whose Retry-After outlasts its window; a storm whose
+  Retry-After outlasts the client's `--max-wait` (the run stops cleanly: ThrottledTooLong,
+  answered writes settled and journalled, the rest reported "not-attempted"; judged: nothing
+  written twice, nothing lost, the journal names only real writes, and the re-run once the
+  storm is over finishes the plan); in the full run a storm that spends the app's resource
+  units too (RateLimit headers);
+- in the full run, answers lost after the work while a storm outlasts `--max-wait`;
+- all of them at once, at 20 %, under squalls.
 Plans and bulk/check-prior modes rotate per seed: `--bulk never|always`, `--check-prior
-auto|always|never`.
+auto|always|never`. The applies of one trial run PARALLEL at a time, each against its own
+tenant (most of an apply's time is spent waiting on throttling).
 
 How the faults are made: the emulator's own fault hook (`EmulatorConfig.fault_rate`, the kinds
 of `server._Handler._fault`: an error status before any work, a reset before any work, an
 answer slower than the client's time-out after which the work is still done) with the kinds
 of one trial drawn by a seeded stand-in for its dice that also counts them; gateway errors
-after SharePoint did the work (502/504 replacing a 2xx answer); and throttling budgets with
-long Retry-After and no RateLimit hints. The applier's rounds are cut to a few profiles
-(`applier.CHUNK`) so each apply makes many requests for the faults to hit.
+after SharePoint did the work (502/504 replacing a 2xx answer); and the emulator's throttling
+(`Weather.limits`: EmulatorConfig overrides; a storm swaps in other limits for its runs with
+`emu.throttle = Throttle(dataclasses.replace(emu.config, ...))`). The applier's rounds are cut
+to a few profiles (`applier.CHUNK`) so each apply makes many requests for the faults to hit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import math
 import json
 import random
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from maforge.connectors.emulator import server as emulated
+from maforge.connectors.emulator.certs import ensure_certificates
 from maforge.connectors.emulator.server import Emulator, EmulatorConfig, Response
-from maforge.connectors.emulator.throttle import Throttle, ThrottleProfile
+from maforge.connectors.emulator.throttle import Throttle
 from maforge.connectors.spo.bulk import BulkImporter
 from maforge.connectors.spo.session import RetryPolicy, SpoError
 from maforge.connectors.sync import applier
@@ -270,6 +287,53 @@ class JobLog(dict):
         super().__setitem__(key, job)
 
 
+# --------------------------------------------------------------------------- throttling
+
+# The realistic profile: the emulator's own limits (connectors/emulator/throttle.py: a silent
+# PeopleManager budget whose 429s ask for 70-250 s, the app's 1,200 resource units a minute with
+# RateLimit headers from 80 %, a delegated user's 3,000 requests in 5 minutes) on a clock 100
+# times faster (the five-minute window lasts 3 s, a 429 asks for 1-3 s), with a budget small
+# enough that every apply spends it: about half the calls of one apply. Every trial runs under
+# it unless it names harsher limits; the runs' own faults come on top.
+TIME_SCALE = 100.0
+_DEFAULTS = EmulatorConfig()
+
+
+def realistic(budget: int, time_scale: float = TIME_SCALE) -> dict[str, Any]:
+    """The emulator's default limits with ``budget`` calls per 5 minutes, ``time_scale`` times faster."""
+    return {
+        "throttle": "realistic",
+        "budget": budget,
+        "time_scale": time_scale,
+        "retry_after": _DEFAULTS.retry_after,
+        "app_ru_per_minute": _DEFAULTS.app_ru_per_minute,
+        "user_requests_per_5_minutes": _DEFAULTS.user_requests_per_5_minutes,
+    }
+
+
+def is_realistic(limits: Mapping[str, Any]) -> bool:
+    config = EmulatorConfig(**limits)
+    return config.throttle == "realistic" and config.retry_after == _DEFAULTS.retry_after and config.app_ru_per_minute == _DEFAULTS.app_ru_per_minute
+
+
+REALISTIC = realistic(60)
+
+
+def limits_text(limits: Mapping[str, Any]) -> str:
+    """The limits of ``limits`` (EmulatorConfig overrides) in words, as the trials state them."""
+    config = EmulatorConfig(**limits)
+    scale = config.time_scale
+    low, high = (max(1, math.ceil(s / scale)) for s in config.retry_after)
+    after = f"{low} s" if low == high else f"{low}-{high} s"
+    parts = [f"budget {config.budget:,} calls per 5 minutes (silent; a 429 asks for {config.retry_after[0]:.0f}-{config.retry_after[1]:.0f} s)"]
+    if config.app_ru_per_minute:
+        parts.append(f"{config.app_ru_per_minute:,} app resource units a minute (RateLimit headers from 80 %)")
+    text = ", ".join(parts)
+    if scale != 1:
+        text += f"; time scale {scale:g}: a {300 / scale:g} s window, Retry-After {after}"
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Weather:
     """What goes wrong in one trial."""
@@ -279,11 +343,11 @@ class Weather:
     slow_seconds: float = 2.0
     client_timeout: float = 60.0
     lost_answer_rate: float = 0.0
-    throttle: ThrottleProfile | None = None
-    ratelimit_headers: bool = True
-    retry_wait_budget: float = 300.0
+    limits: Mapping[str, Any] = field(default_factory=lambda: dict(REALISTIC))  # EmulatorConfig overrides: budget, time_scale, retry_after, app_ru_per_minute...
+    max_wait: float | None = None  # the client's --max-wait (None: waits out any throttling)
     aim: tuple[str, int | str, int] | None = None  # (path marker, kind, times): see Aim
-    storm_runs: int | None = None  # the throttling (and retry_wait_budget) last this many runs, then the storm is over
+    storm_runs: int | None = None  # ``limits`` last this many runs, then the storm is over: ``calm``
+    calm: Mapping[str, Any] = field(default_factory=lambda: dict(REALISTIC))  # the limits after the storm
 
 
 @contextlib.contextmanager
@@ -304,6 +368,7 @@ def start_emulator(workdir: Path, seed: int, weather: Weather, profiles: int) ->
         fault_seed=seed,
         slow_seconds=weather.slow_seconds,
         bulk_job_seconds=0.2,
+        **weather.limits,
     )
     emu = Emulator(config, workdir)  # certificates are made once per workdir and reused
     dice = None
@@ -311,10 +376,6 @@ def start_emulator(workdir: Path, seed: int, weather: Weather, profiles: int) ->
     if weather.fault_rate:
         dice = FaultDice(seed, weather.fault_rate, weather.kinds, late)
         emu.faults = dice  # type: ignore[assignment]
-    if weather.throttle is not None:
-        emu.throttle = Throttle(weather.throttle)
-        if not weather.ratelimit_headers:
-            emu.throttle.decorate = lambda response: None  # type: ignore[method-assign]  # Retry-After only
     emu.state.jobs = JobLog()
     lost = LostAnswers(emu, seed * 7 + 1, weather.lost_answer_rate) if weather.lost_answer_rate else None
     aim = Aim(emu, late, *weather.aim) if weather.aim else None
@@ -347,6 +408,10 @@ class Tally:
     mismatches: list[str] = field(default_factory=list)  # report or journal vs the write log
     faults: Counter[str] = field(default_factory=Counter)
     throttled: int = 0  # 429 answers the emulator gave (batch parts included)
+    throttled_by: Counter[str] = field(default_factory=Counter)  # of which by limit: budget, app, user
+    held_up: float = 0.0  # seconds the runs were held by 429s (the pacer's holds, overlaps once)
+    stopped: int = 0  # runs that stopped cleanly (throttling outlasted --max-wait)
+    not_attempted: int = 0  # changes a stopped run reported not attempted (and did not write)
     retries: int = 0  # the session's retries
     waited: float = 0.0
     bulk_jobs: int = 0
@@ -354,9 +419,24 @@ class Tally:
     seconds: float = 0.0
     requests: int = 0  # SharePoint and Graph requests the tenant received (emulator's count)
 
+    need_429: bool = False  # the trial is about throttling: it must have met some
+    need_stop: bool = False  # the trial is about --max-wait: some run must have stopped on it
+    once_only: bool = False  # no fault can lose an answer: no per-user write may be made twice
+
     @property
     def held(self) -> bool:
-        return self.applies > 0 and self.equal_to_plan == self.applies and not (self.lost or self.wrong or self.requeued or self.mismatches)
+        return (
+            self.applies > 0
+            and self.equal_to_plan == self.applies
+            and not (self.lost or self.wrong or self.requeued or self.mismatches)
+            and (self.throttled > 0 or not self.need_429)
+            and (self.stopped > 0 or not self.need_stop)
+            and (self.repeats == self.repeats_bulk or not self.once_only)
+        )
+
+    def merge(self, other: Tally) -> None:
+        """Add ``other``'s counts (another apply of the same trial) to these."""
+        merge_counts(self, other)
 
     def details(self) -> dict[str, object]:
         return {
@@ -377,12 +457,31 @@ class Tally:
             "faults_injected": dict(self.faults),
             "requests_received": self.requests,
             "throttled_429": self.throttled,
+            "throttled_by": dict(self.throttled_by),
+            "seconds_held_by_429s": round(self.held_up, 1),
+            "runs_stopped_past_max_wait": self.stopped,
+            "changes_reported_not_attempted": self.not_attempted,
             "session_retries": self.retries,
             "seconds_waited": round(self.waited, 1),
             "bulk_jobs": self.bulk_jobs,
             "runs_stopped_with_error": self.errors[:10],
             "seconds": round(self.seconds, 1),
         }
+
+
+def merge_counts(into: Any, other: Any) -> None:
+    """Add the counts of dataclass ``other`` to ``into`` (numbers summed, lists and Counters
+    joined; flags, which say what a trial needs, left alone)."""
+    for spec in dataclasses.fields(into):
+        mine, theirs = getattr(into, spec.name), getattr(other, spec.name)
+        if isinstance(mine, bool):
+            continue
+        if isinstance(mine, Counter):
+            mine.update(theirs)
+        elif isinstance(mine, list):
+            mine.extend(theirs)
+        else:
+            setattr(into, spec.name, mine + theirs)
 
 
 def statuses_of(result_profiles: list[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
@@ -425,6 +524,11 @@ def judge_run(
                 tally.mismatches.append(f"{label}: {key[0]} {key[1]}: reported failed ({error[:120]}), but written")
             else:
                 tally.honest_failures += 1
+        elif status == "not-attempted":
+            if key in written:
+                tally.mismatches.append(f"{label}: {key[0]} {key[1]}: reported not attempted ({error[:120]}), but written")
+            else:
+                tally.not_attempted += 1
         elif status not in ("applied", "already-applied", "failed"):
             tally.mismatches.append(f"{label}: {key[0]} {key[1]}: reported {status} ({error[:120]})")
 
@@ -432,7 +536,7 @@ def judge_run(
 def judge_counts(label: str, result: ApplyResult, summary: str, outcomes: dict[Key, dict[str, Any]], planned: int, tally: Tally) -> None:
     """The counts, the results file and the per-change outcomes tell one story."""
     counted = Counter(o.get("status") for o in outcomes.values())
-    wanted = {"applied": result.applied, "already-applied": result.already, "stale": result.stale, "failed": result.failed, "missing": result.missing}
+    wanted = {"applied": result.applied, "already-applied": result.already, "stale": result.stale, "failed": result.failed, "missing": result.missing, "not-attempted": result.not_attempted}
     if any(counted.get(k, 0) != v for k, v in wanted.items()) or sum(counted.values()) != planned:
         tally.mismatches.append(f"{label}: counts {wanted} but outcomes {dict(counted)} for {planned} planned changes")
     if summary != result.summary():
@@ -502,11 +606,11 @@ def one_apply(
     profiles: int,
     bulk: str = "never",
     check_prior: str = "auto",
-    rounds_of: int = 4,
     max_runs: int = 6,
 ) -> None:
     """Plan ``profiles`` random profiles on a fresh tenant with ``weather``, apply until a run
-    is clean (at most ``max_runs``), and judge every run and the end state by the write log."""
+    is clean (at most ``max_runs``), and judge every run and the end state by the write log.
+    The applier's rounds are whatever `small_rounds` set around the trial."""
     rng = random.Random(seed)
     tag = f"s{seed}"
     emu, injected, late = start_emulator(workdir, seed, weather, FIRST_SYNTHETIC + max(3 * profiles, 100))
@@ -522,20 +626,18 @@ def one_apply(
         tally.applies += 1
         tally.planned += plan.change_count
         start = len(emu.state.writes)
-        stormed = 0  # 429s of a storm that ended
+        storms: list[dict[str, Any]] = []  # the throttling stats of a storm that ended
         for run in range(1, max_runs + 1):
             label = f"seed {seed} run {run}"
             tally.runs += 1
             run_start = len(emu.state.writes)
             written_before = {(w.account.lower(), w.property) for w in emu.state.writes[start:run_start]}
             result: ApplyResult | None = None
-            budget = weather.retry_wait_budget
-            if weather.storm_runs is not None and run > weather.storm_runs and emu.throttle.profile.limit:
-                stormed += emu.throttle.throttled
-                emu.throttle = Throttle(ThrottleProfile("calm", 0, 1.0, False))
-                budget = RetryPolicy().total_wait_seconds
-            with open_session(None, connection) as session, small_rounds(rounds_of):
-                session.retry = RetryPolicy(timeout_seconds=weather.client_timeout, total_wait_seconds=budget)
+            if weather.storm_runs is not None and run == weather.storm_runs + 1:
+                storms.append(emu.throttle.stats())  # the storm is over: the realistic profile again
+                emu.throttle = Throttle(dataclasses.replace(emu.config, **weather.calm))
+            with open_session(None, connection, max_wait=weather.max_wait) as session:
+                session.retry = RetryPolicy(timeout_seconds=weather.client_timeout, max_wait=weather.max_wait)
                 importer = BulkImporter(session, sleep=lambda _seconds: time.sleep(0.05))
                 try:
                     result = apply_plan(
@@ -553,12 +655,17 @@ def one_apply(
                 finally:
                     tally.retries += session.stats.retries
                     tally.waited += session.stats.waited_seconds
+                    tally.held_up += session.pacer.throttle_waited
             settle_down(emu, late, bulk != "never")
             window = emu.state.writes[run_start:]
             ever = {(w.account.lower(), w.property) for w in emu.state.writes[start:]}
             judge_journal(label, journal, plan, ever, tally)
             if result is None:
                 continue  # stopped with an error and no report: judged by the end state
+            if result.stopped:
+                tally.stopped += 1
+                if weather.max_wait is None:
+                    tally.mismatches.append(f"{label}: stopped with no --max-wait: {result.stopped[:160]}")
             summary, outcomes = read_results(results)
             if outcomes != statuses_of(result.profiles):
                 tally.mismatches.append(f"{label}: the results file and the returned result differ")
@@ -569,7 +676,9 @@ def one_apply(
         if run > 1:
             tally.reruns += 1
         judge_final(emu, expected, emu.state.writes[start:], tally)
-        tally.throttled += emu.throttle.throttled + stormed
+        for stats in [*storms, emu.throttle.stats()]:
+            tally.throttled += int(stats["throttled"])
+            tally.throttled_by.update({k: n for k, n in dict(stats["throttled_by"]).items() if n})
         dice = getattr(emu, "fault_dice", None)  # every request rolls, including those failed before dispatch
         tally.requests += dice.rolls if dice is not None else emu.requests_served
         for counter in injected:
@@ -591,8 +700,13 @@ def describe(tally: Tally, what: str) -> str:
     if faults:
         kinds = ", ".join(f"{n} × {k}" for k, n in sorted(tally.faults.items(), key=lambda kv: (-kv[1], kv[0])))
         parts.append(f"{faults} {what} injected in {tally.requests:,} requests ({kinds}), {tally.retries} retries by the session")
-    if tally.throttled:
-        parts.append(f"{tally.throttled:,} answers 429 (batch parts included), {tally.waited:.0f} s of waits on Retry-After and back-off (summed over threads)")
+    by = ", ".join(f"{n:,} {k}" for k, n in sorted(tally.throttled_by.items(), key=lambda kv: -kv[1]))
+    parts.append(
+        f"{tally.throttled:,} answers 429 (batch parts included{': ' + by if by else ''}), runs held {tally.held_up:.0f} s by Retry-After"
+        + (f", {tally.waited:.0f} s of fault back-off (summed over threads)" if tally.waited >= 0.5 else "")
+    )
+    if tally.stopped:
+        parts.append(f"{tally.stopped} runs stopped cleanly past --max-wait, reporting {tally.not_attempted:,} changes not attempted (none of them written)")
     if tally.bulk_jobs:
         parts.append(f"{tally.bulk_jobs} bulk jobs")
     if tally.reruns:
@@ -605,44 +719,88 @@ def describe(tally: Tally, what: str) -> str:
     return "; ".join(parts)
 
 
-def trial(name: str, what: str, tally: Tally) -> Trial:
-    return Trial(CATEGORY, name, tally.applies, tally.held, describe(tally, what), tally.details())
+def climate(weathers: Sequence[Weather]) -> str:
+    """The limits the applies ran under, in words (the realistic profile unless a storm's)."""
+    said: list[str] = []
+    for weather in weathers:
+        limits = limits_text(weather.limits)
+        if is_realistic(weather.limits):
+            text = f"the realistic profile ({limits})"
+        elif weather.storm_runs is not None:
+            text = f"a storm for {weather.storm_runs} run{'s' if weather.storm_runs != 1 else ''} ({limits}), then the realistic profile ({limits_text(weather.calm)})"
+        else:
+            text = limits
+        if weather.max_wait is not None:
+            text += f", the client's --max-wait {weather.max_wait:g} s"
+        if text not in said:
+            said.append(text)
+    return "; ".join(said)
+
+
+def trial(name: str, what: str, tally: Tally, weathers: Sequence[Weather] = ()) -> Trial:
+    text = describe(tally, what)
+    if weathers:
+        text = f"Under {climate(weathers)}: {text}"
+    details = tally.details()
+    details["limits"] = list({repr(sorted(w.limits.items())): dict(w.limits) for w in weathers}.values())
+    return Trial(CATEGORY, name, tally.applies, tally.held, text, details)
 
 
 Case = tuple[int, Weather, str, str]  # seed, weather, --bulk, --check-prior
 
 
-def _run_trial(workdir: Path, name: str, what: str, cases: Sequence[Case], *, profiles: int, rounds_of: int = 4) -> Trial:
-    tally = Tally()
-    started = time.monotonic()
-    for seed, weather, bulk, check_prior in cases:
+# Applies of one trial run at once, each against its own tenant: most of an apply's time is
+# spent waiting on throttling, not working.
+PARALLEL = 4
+Job = tuple[str, int, Weather, dict[str, Any]]  # label, seed, weather, one_apply's keywords
+
+
+def _applies(workdir: Path, jobs: Sequence[Job], rounds_of: int) -> list[Tally]:
+    """``one_apply`` for each job, PARALLEL at a time, each tallied on its own (in job order)."""
+
+    def one(job: Job) -> Tally:
+        label, seed, weather, options = job
+        tally = Tally()
         try:
-            one_apply(workdir, seed, weather, tally, profiles=profiles, bulk=bulk, check_prior=check_prior, rounds_of=rounds_of)
+            one_apply(workdir, seed, weather, tally, **options)
         except Exception as error:  # a traceback is a failed trial, with its reason
-            tally.mismatches.append(f"seed {seed}: {type(error).__name__}: {error}")
+            tally.mismatches.append(f"{label}: {type(error).__name__}: {error}")
+        return tally
+
+    with small_rounds(rounds_of), ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        return list(pool.map(one, jobs))
+
+
+def _run_trial(workdir: Path, name: str, what: str, cases: Sequence[Case], *, profiles: int, rounds_of: int = 4, **needs: bool) -> Trial:
+    tally = Tally(**needs)
+    started = time.monotonic()
+    jobs = [(f"seed {seed}", seed, weather, {"profiles": profiles, "bulk": bulk, "check_prior": check_prior}) for seed, weather, bulk, check_prior in cases]
+    for each in _applies(workdir, jobs, rounds_of):
+        tally.merge(each)
     tally.seconds = time.monotonic() - started
-    return trial(name, what, tally)
+    return trial(name, what, tally, [case[1] for case in cases])
 
 
-def _queue_trial(workdir: Path, per_kind: int, profiles: int, slow: dict[str, float]) -> Trial:
+def _queue_trial(workdir: Path, per_kind: int, profiles: int, slow: dict[str, float], limits: Mapping[str, Any]) -> Trial:
     """The first QueueImportProfileProperties call of an apply with --bulk always gets one
     fault; each kind is tried ``per_kind`` times (check_prior auto, then always)."""
     tally = Tally()
     started = time.monotonic()
-    per: dict[str, dict[str, int]] = {}
+    jobs: list[Job] = []
     for number, kind in enumerate(QUEUE_FAULTS):
-        before = (tally.runs, tally.bulk_jobs, tally.repeats, tally.unknown_reported)
         for n in range(per_kind):
             seed = 700 + 10 * number + n
-            weather = Weather(aim=("QueueImportProfileProperties", kind, 1), **slow)  # type: ignore[arg-type]
-            try:
-                one_apply(workdir, seed, weather, tally, profiles=profiles, bulk="always", check_prior="auto" if n % 2 == 0 else "always")
-            except Exception as error:  # a traceback is a failed trial, with its reason
-                tally.mismatches.append(f"{kind} seed {seed}: {type(error).__name__}: {error}")
-        runs, jobs, repeats, unknown = (a - b for a, b in zip((tally.runs, tally.bulk_jobs, tally.repeats, tally.unknown_reported), before))
-        per[str(kind)] = {"applies": per_kind, "runs": runs, "bulk_jobs": jobs, "repeats": repeats, "reported_unknown": unknown}
+            weather = Weather(aim=("QueueImportProfileProperties", kind, 1), limits=limits, **slow)  # type: ignore[arg-type]
+            jobs.append((f"{kind} seed {seed}", seed, weather, {"profiles": profiles, "bulk": "always", "check_prior": "auto" if n % 2 == 0 else "always"}))
+    per: dict[str, dict[str, int]] = {}
+    for job, each in zip(jobs, _applies(workdir, jobs, 4)):
+        tally.merge(each)
+        kind = str(job[2].aim[1]) if job[2].aim else "?"
+        counts = per.setdefault(kind, {"applies": 0, "runs": 0, "bulk_jobs": 0, "repeats": 0, "reported_unknown": 0})
+        for key, value in (("applies", 1), ("runs", each.runs), ("bulk_jobs", each.bulk_jobs), ("repeats", each.repeats), ("reported_unknown", each.unknown_reported)):
+            counts[key] += value
     tally.seconds = time.monotonic() - started
-    done = trial("the bulk queue call (not safe to repeat) answered by each fault: 500, 502, 503, 504, reset, slow, 502/504 after the work", "faults on the queue call", tally)
+    done = trial("the bulk queue call (not safe to repeat) answered by each fault: 500, 502, 503, 504, reset, slow, 502/504 after the work", "faults on the queue call", tally, [Weather(limits=limits)])
     done.details["per_kind"] = per
     done.result += "; per kind (runs / bulk jobs queued / repeats): " + ", ".join(f"{k} {v['runs']}/{v['bulk_jobs']}/{v['repeats']}" for k, v in per.items())
     return done
@@ -656,45 +814,88 @@ def _cases(first_seed: int, count: int, weather: Weather, modes: Sequence[tuple[
 SERVER_ERRORS = (500, 502, 503, 504)
 QUEUE_FAULTS: tuple[int | str, ...] = (500, 502, 503, 504, "reset", "slow", "502 after", "504 after")
 MIXED_MODES = (("never", "auto"), ("always", "auto"), ("never", "always"), ("always", "always"), ("never", "never"))
-# Retry-After (3 s) outlasts the budget's window (2 s): a client that came back early would
-# find budget, one that obeys waits; no RateLimit headers, so the pacer cannot see it coming.
-SQUALL = ThrottleProfile("squall", 30, 2.0, False, retry_after_floor=3)
-STORM = ThrottleProfile("storm", 20, 30.0, True, retry_after_floor=5)  # the emulator's "storm"
+# A squall: a small silent budget whose Retry-After (4-6 s) outlasts its window (3 s): a
+# client that came back early would find budget, one that obeys waits; the app's resource
+# units are far off, so no RateLimit header warns the pacer.
+SQUALL: dict[str, Any] = {**realistic(30), "retry_after": (400.0, 600.0)}
+# A storm whose every 429 asks for longer (10-15 s) than the client's --max-wait (6 s) allows:
+# the run stops cleanly at its first 429; the storm is over before the re-run.
+PAST_THE_CAP: dict[str, Any] = {**realistic(40), "retry_after": (1000.0, 1500.0)}
+MAX_WAIT = 6.0
+# The full run's storm, on a clock 10 times faster than SharePoint's (a 30 s window,
+# Retry-After 7-25 s): the app's resource units are nearly spent too (12 RU in a 6 s minute,
+# about 5 calls; RateLimit headers from 80 %), so the pacer meets both kinds of 429.
+STORM: dict[str, Any] = {**realistic(40, 10.0), "app_ru_per_minute": 12}
 
 
 def run(quick: bool) -> list[Trial]:
     count = 2 if quick else 8  # applies per trial
     profiles = 30 if quick else 120
+    # about half of one apply's calls (quick: some 150, full: some 450), so each apply spends it
+    limits = realistic(60 if quick else 200)
     slow = {"slow_seconds": 1.2, "client_timeout": 0.6}
     trials = []
     with tempfile.TemporaryDirectory(prefix="maforge-faults-") as scratch:
         workdir = Path(scratch)
-        errors = Weather(0.1, SERVER_ERRORS)
+        ensure_certificates(workdir / "certs")  # once, before applies start tenants in parallel
+        errors = Weather(0.1, SERVER_ERRORS, limits=limits)
         trials.append(_run_trial(workdir, "10 % of requests answer 500/502/503/504", "server errors", _cases(100, count, errors, MIXED_MODES), profiles=profiles))
-        resets = Weather(0.1, ("reset",))
+        resets = Weather(0.1, ("reset",), limits=limits)
         trials.append(_run_trial(workdir, "connection reset mid-request (10 % of requests)", "resets", _cases(200, count, resets, MIXED_MODES, 1), profiles=profiles))
-        late = Weather(0.1, ("slow",), **slow)
+        late = Weather(0.1, ("slow",), limits=limits, **slow)
         trials.append(_run_trial(workdir, "answers slower than the client time-out (10 %; the work is still done)", "slow answers", _cases(300, count, late, MIXED_MODES, 2), profiles=profiles))
-        lost = Weather(lost_answer_rate=0.1)
+        lost = Weather(lost_answer_rate=0.1, limits=limits)
         trials.append(_run_trial(workdir, "gateway answers 502/504 after SharePoint did the work (10 %)", "lost answers", _cases(400, count, lost, MIXED_MODES, 3), profiles=profiles))
-        trials.append(_queue_trial(workdir, 1 if quick else 3, 12 if quick else 60, slow))
-        squall = Weather(throttle=SQUALL, ratelimit_headers=False)
-        storm = _run_trial(workdir, "429 storms with long Retry-After, one outlasting the retry budget", "", _cases(500, 1 if quick else 3, squall, (("never", "always"), ("always", "auto"))), profiles=25 if quick else 60, rounds_of=100)
-        long_storm = Weather(throttle=SQUALL, ratelimit_headers=False, retry_wait_budget=4.0, storm_runs=1)
-        outlasting = _run_trial(workdir, "", "", _cases(550, 1 if quick else 3, long_storm, (("never", "always"), ("always", "auto"), ("never", "never"))), profiles=40 if quick else 80, rounds_of=20)
-        storm = merge(storm, outlasting, "; a storm outlasting the run's retry budget (4 s here), then over before the re-run: ", "outlasting_the_budget")
+        trials.append(_queue_trial(workdir, 1 if quick else 3, 12 if quick else 60, slow, realistic(20 if quick else 60)))
+        squall = Weather(limits=SQUALL)
+        storm = _run_trial(
+            workdir,
+            "429 storms with long Retry-After, one outlasting the client's --max-wait (a clean stop, then a re-run after the storm)",
+            "",
+            _cases(500, 1 if quick else 3, squall, (("never", "always"), ("always", "auto"))),
+            profiles=25 if quick else 60,
+            rounds_of=100,
+            need_429=True,
+        )
+        past_cap = Weather(limits=PAST_THE_CAP, max_wait=MAX_WAIT, storm_runs=1, calm=realistic(60 if quick else 120))
+        outlasting = _run_trial(
+            workdir,
+            "",
+            "",
+            _cases(550, 2 if quick else 6, past_cap, (("never", "always"), ("always", "auto"), ("never", "never"))),
+            profiles=40 if quick else 80,
+            rounds_of=20,
+            need_stop=True,
+            once_only=True,
+        )
+        storm = merge(storm, outlasting, "; a storm outlasting --max-wait, each apply's run stopped cleanly at its first 429 and was run again once the storm was over: ", "outlasting_max_wait")
         if not quick:
-            real = _run_trial(workdir, "", "", [(599, Weather(throttle=STORM), "never", "always")], profiles=8, rounds_of=100)
-            storm = merge(storm, real, "; the emulator's 'storm' profile (20 calls / 30 s, Retry-After ≥ 5 s, RateLimit headers on): ", "storm_profile")
+            real = _run_trial(workdir, "", "", [(599, Weather(limits=STORM), "never", "always")], profiles=8, rounds_of=100, need_429=True)
+            storm = merge(storm, real, "; a full-run storm that spends the app's resource units too: ", "storm")
         trials.append(storm)
-        everything = Weather(0.2, (*SERVER_ERRORS, "reset", "slow"), lost_answer_rate=0.05, throttle=SQUALL, ratelimit_headers=False, **slow)
+        if not quick:
+            # Answers lost (the work done) while a storm outlasts --max-wait: a $batch whose
+            # answer was lost is sent again, and that retry is what the stop refuses.
+            lossy = Weather(lost_answer_rate=0.15, limits=PAST_THE_CAP, max_wait=MAX_WAIT, storm_runs=1, calm=realistic(60))
+            trials.append(
+                _run_trial(
+                    workdir,
+                    "gateway answers 502/504 after SharePoint did the work (15 %) while a storm outlasts --max-wait (a clean stop, then a re-run)",
+                    "lost answers",
+                    _cases(650, 6, lossy, (("never", "never"), ("never", "auto"), ("always", "auto"))),
+                    profiles=40,
+                    rounds_of=5,
+                    need_stop=True,
+                )
+            )
+        everything = Weather(0.2, (*SERVER_ERRORS, "reset", "slow"), lost_answer_rate=0.05, limits=SQUALL, **slow)
         trials.append(
             _run_trial(
                 workdir,
-                "all of them at once: 20 % errors, resets and slow answers, 5 % lost answers, 429 storms, bulk",
+                "all of them at once: 20 % errors, resets and slow answers, 5 % lost answers, 429 squalls, bulk",
                 "faults",
                 _cases(600, count if quick else 6, everything, MIXED_MODES, 1),
-                profiles=12 if quick else 40,
+                profiles=20 if quick else 40,
                 rounds_of=3,
             )
         )
@@ -706,4 +907,4 @@ def merge(first: Trial, second: Trial, joint: str, key: str) -> Trial:
     return Trial(first.category, first.name, first.tried + second.tried, first.held and second.held, first.result + joint + second.result, {**first.details, key: second.details})
 
 
-__all__ = ["Tally", "Weather", "expected_values", "judge_counts", "judge_final", "judge_journal", "judge_run", "make_plan", "read_results", "run", "statuses_of"]
+__all__ = ["REALISTIC", "TIME_SCALE", "Tally", "Weather", "is_realistic", "limits_text", "realistic", "expected_values", "judge_counts", "judge_final", "judge_journal", "judge_run", "make_plan", "merge_counts", "read_results", "run", "statuses_of"]

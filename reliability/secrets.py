@@ -193,9 +193,11 @@ def _reset_tenant(emulator) -> None:
         emulator.state.overrides.clear()
 
 
-def _start(work: Path, profiles: int) -> Setup:
+def _start(work: Path, profiles: int, budget: int, time_scale: float = 300.0) -> Setup:
     from maforge.connectors.emulator.entra import entra_state, mint_federated_token
     from maforge.connectors.emulator.server import Emulator, EmulatorConfig
+
+    from .faults import realistic
 
     inputs, run = work / "inputs", work / "run"
     inputs.mkdir()
@@ -203,9 +205,13 @@ def _start(work: Path, profiles: int) -> Setup:
     # This trial is about secrets, so it signs in every way maforge offers, password included,
     # and applies with a cached password sign-in: the tenant must let the test user use the
     # password grant (no MFA) and let a delegated admin write others' profiles, which real
-    # SharePoint refuses (docs/emulator.md, "Who may read and write profiles").
+    # SharePoint refuses (docs/emulator.md, "Who may read and write profiles"). Throttling is
+    # the emulator's own (the realistic profile, 300 times faster: a window of 1 s, Retry-After
+    # 1 s), with a budget the commands spend, so the traces also hold throttling's lines: the
+    # waits and what was sent again.
     emulator = Emulator(
-        EmulatorConfig(profiles=profiles, throttle="bench", bulk_job_seconds=0.2, mfa_required=False, allow_delegated_profile_writes=True), work / "emulator"
+        EmulatorConfig(profiles=profiles, bulk_job_seconds=0.2, mfa_required=False, allow_delegated_profile_writes=True, **realistic(budget, time_scale)),
+        work / "emulator",
     ).start()
     entra_state(emulator).device_code_interval = 1  # msal polls every second, not every five
     state = emulator.state
@@ -321,18 +327,20 @@ def trial_full_run(setup: Setup) -> Trial:
     token_lines = sum(e.stderr.count(b"/oauth2/v2.0/token -> ") for e in setup.ran)
     retry_lines = sum(e.stderr.count(b", retry ") + e.stderr.count(b": no answer (") for e in setup.ran)
     http_lines = sum(e.stderr.count(b"maforge.http: ") for e in setup.ran)
+    throttle_lines = sum(e.stderr.count(b"SharePoint asked us to wait") for e in setup.ran)
+    throttled = setup.emulator.throttle.stats()["throttled"]
     held = not leaks and not quiet and token_lines > 0 and retry_lines > 0 and not blind
     result = (
         f"{files} files and {streams} streams of {len(setup.ran)} commands searched for {len(secrets)} secrets "
         f"({', '.join(f'{n} {k}' for k, n in kinds(secrets).items())}); "
         + (f"found: {'; '.join(leaks[:5])}" if leaks else "none found")
-        + f"; the --verbose traces hold {http_lines} lines: {token_lines} sign-ins, {retry_lines} retries"
+        + f"; the --verbose traces hold {http_lines} lines: {token_lines} sign-ins, {retry_lines} retries, {throttle_lines} throttling waits ({throttled} answers 429 under the realistic profile, budget {setup.emulator.config.budget} calls per 5 minutes at time scale {setup.emulator.config.time_scale:g})"
         + (f"; no HTTP trace from: {', '.join(quiet)}" if quiet else "")
         + ("; the same search finds them in the token caches and the certificate" if not blind else f"; the search cannot find {', '.join(blind)} even where it is")
     )
     return Trial("secrets", name, len(found) * len(secrets), held, result,
                  {"files": files, "streams": streams, "secrets": len(secrets), "kinds": kinds(secrets), "commands": len(setup.ran),
-                  "trace_lines": http_lines, "sign_in_lines": token_lines, "retry_lines": retry_lines, "leaks": leaks, "control_found": sorted(control)})
+                  "trace_lines": http_lines, "sign_in_lines": token_lines, "retry_lines": retry_lines, "throttling_lines": throttle_lines, "throttled_429": throttled, "leaks": leaks, "control_found": sorted(control)})
 
 
 # --------------------------------------------------------------------------- failed sign-ins
@@ -478,7 +486,8 @@ def run(quick: bool) -> list[Trial]:
     work = Path(tempfile.mkdtemp(prefix="maforge-secrets-"))
     setup = None
     try:
-        setup = _start(work, 25 if quick else 200)
+        # a budget (calls per 5 minutes, a 1 s window here) that a command of the run spends
+        setup = _start(work, 25 if quick else 200, 60 if quick else 200)
         started = time.perf_counter()
         trials = [trial_full_run(setup)]
         completed = "did not complete" not in trials[0].result

@@ -26,3 +26,8 @@ def test_every_trial_holds(scenario):
     assert all(t.tried > 0 for t in trials)
     report = render_markdown(trials, "now", 1.0, True)
     assert all(t.name.replace("|", "\\|") in report for t in trials)
+    if scenario in ("faults", "kills"):
+        # Issue 15: they run under the realistic profile, whose budget every trial spends.
+        unthrottled = [t.name for t in trials if not t.details.get("throttled_429")]
+        assert not unthrottled, f"met no 429: {unthrottled}"
+        assert all("realistic profile" in t.result for t in trials if "storm" not in t.name and "squall" not in t.name)
