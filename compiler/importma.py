@@ -104,8 +104,7 @@ def dump_spec(spec: dict[str, Any]) -> str:
 def _xml(element: etree._Element) -> str:
     """The element as reviewable text: indented, one child per line (the build strips the
     indentation again, and text content such as scripts is never touched)."""
-    copy = etree.fromstring(etree.tostring(element))
-    copy.tail = None
+    copy = etree.fromstring(etree.tostring(element, with_tail=False))  # text after it is not its own
     etree.indent(copy, space="  ")
     return etree.tostring(copy, encoding="unicode") + "\n"
 

@@ -418,7 +418,7 @@ def _damage_tree(data: bytes, rng: random.Random, text: str) -> bytes:
     if kind == 0 and parent is not None:
         parent.remove(target)
     elif kind == 1 and parent is not None:
-        parent.insert(parent.index(target), etree.fromstring(etree.tostring(target)))
+        parent.insert(parent.index(target), etree.fromstring(etree.tostring(target, with_tail=False)))
     elif kind == 2:
         target.text = text
     elif kind == 3:
@@ -431,7 +431,7 @@ def _damage_tree(data: bytes, rng: random.Random, text: str) -> bytes:
     else:
         source = rng.choice(elements)
         if source is not target and target not in set(source.iterancestors()) and source not in set(target.iterancestors()):
-            target.append(etree.fromstring(etree.tostring(source)))
+            target.append(etree.fromstring(etree.tostring(source, with_tail=False)))
     return etree.tostring(root, encoding="utf-8")
 
 

@@ -154,3 +154,17 @@ def test_diff_ignores_layout_and_engine_state(cli, tmp_path):
     copy = tmp_path / "lync-again.xml"
     copy.write_text(moved.replace("\n", "\r\n"), encoding="utf-8")
     assert cli("diff", str(LYNC), str(copy)).exit_code == 0
+
+
+def test_a_carried_element_followed_by_text_is_carried_without_it():
+    """Found by reliability/properties.py on a mutated export: an element kept verbatim in
+    mim.preserve that has text after it (mixed content) made import-ma crash; the text after
+    an element is its parent's, not part of what is carried."""
+    from lxml import etree
+
+    from maforge.compiler.importma import _xml
+
+    parent = etree.fromstring("<ma-data><private-configuration><x a='1'>kept</x>stray text</private-configuration></ma-data>")
+    element = parent[0]
+    assert _xml(element) == "<private-configuration>\n  <x a=\"1\">kept</x>stray text</private-configuration>\n"
+    assert _xml(element[0]) == '<x a="1">kept</x>\n'
