@@ -225,17 +225,30 @@ def test_an_announced_429_waits_for_the_reset_and_teaches_no_ceiling():
     assert clock.now - 1000.0 >= 31
 
 
-def test_a_learnt_ceiling_grows_after_clean_windows_at_the_limit_and_backs_off_when_it_meets_a_429():
+def test_a_learnt_ceiling_grows_after_a_clean_window_at_the_limit_and_backs_off_when_it_meets_a_429():
     clock = FakeClock()
     pacer = pacer_of(clock, memory=BudgetMemory(ceiling=200, safe=200))
     for _ in range(20):
         send(pacer, 100)  # at the limit, no 429
         if pacer.ceiling != 200:
             break
-    assert pacer.ceiling == 211  # 5 % more, the band above 200 probed
-    assert clock.now - 1000.0 >= 3 * 300  # after three whole windows at the limit, not before
+    assert pacer.ceiling == 251  # a quarter more, the band above 200 probed
+    assert clock.now - 1000.0 >= 300  # after a whole window at the limit, not before
     send(pacer, 5, status=429, retry_after=1)  # the budget was where it was
-    assert pacer.ceiling < 211 and pacer._grow_after == 6  # the next probe up waits twice as long
+    assert pacer.ceiling < 251 and pacer._grow_after == 2  # the next probe up waits twice as long
+
+
+def test_a_429_when_this_client_spent_little_halves_the_ceiling_at_most():
+    """Another client's burst (or a killed run of ours still in the window) makes SharePoint
+    refuse this client's first calls: that is no reason to crawl at a handful of calls."""
+    clock = FakeClock()
+    pacer = pacer_of(clock, memory=BudgetMemory(ceiling=2400, safe=2400))
+    send(pacer, 1, status=429, retry_after=10)
+    assert pacer.ceiling == 1200
+    fresh = pacer_of(FakeClock())
+    send(fresh, 20)
+    send(fresh, 5, status=429, retry_after=10)
+    assert fresh.ceiling == 20  # a first 429 with nothing known: what SharePoint accepted
 
 
 def test_max_wait_stops_every_thread_with_a_clear_message():
@@ -263,6 +276,8 @@ def test_the_learnt_budget_is_remembered_per_tenant(tmp_path):
     send(again, 100)
     assert sum(later.slept) > 280  # the window still holds the last run's 500 calls
     assert BudgetStore(tmp_path, "fabrikam").load() is None
+    BudgetStore(tmp_path, "idle").save(Pacer(app_only=False).memory())  # nothing learnt, nothing spent
+    assert not (tmp_path / "throttling" / "idle.json").exists()  # a refused run writes nothing
 
 
 @pytest.mark.parametrize("ru,budget", [(1200, 3000), (1250, 3000), (2400, 6000), (3600, 9000), (4800, 12000), (6000, 15000)])
@@ -312,16 +327,16 @@ def _calm(emulator) -> None:
 def test_apply_past_max_wait_stops_cleanly_and_the_rerun_writes_each_property_once(cli, emulator_factory, tmp_path):
     from maforge.connectors.sync.plan import Plan, ProfileChange, PropertyChange, save_plan
 
-    emulator = emulator_factory(profiles=120, budget=30, app_ru_per_minute=0, time_scale=10)  # Retry-After 7 to 25 s
+    emulator = emulator_factory(profiles=120, budget=30, app_ru_per_minute=0, time_scale=60)  # Retry-After 2 to 5 s
     connection = tmp_path / "connection.json"
     connection.write_text(json.dumps(emulator.connection()), encoding="utf-8")
     accounts = ["i:0#.f|membership|" + emulator.state.user(i).upn for i in range(26, 121) if emulator.state.has_profile(i)][:60]
     plan = Plan("t", "contoso", "", "", "2026-01-01T00:00:00Z", True, [ProfileChange(a, "t", (PropertyChange("AboutMe", "set", "", f"n{n}"),)) for n, a in enumerate(accounts)])
     save_plan(plan, tmp_path / "plan.json")
     started = time.monotonic()
-    first = cli("apply", str(tmp_path / "plan.json"), "--connection", str(connection), "--state", str(tmp_path / "state"), "--check-prior", "never", "--max-wait", "2s")
+    first = cli("apply", str(tmp_path / "plan.json"), "--connection", str(connection), "--state", str(tmp_path / "state"), "--check-prior", "never", "--max-wait", "1s")
     assert first.exit_code == 1 and time.monotonic() - started < 10  # stopped, not waited out
-    assert "--max-wait 2 s" in first.output and "run the same apply again" in first.output
+    assert "--max-wait 1 s" in first.output and "run the same apply again" in first.output
     results = json.loads((tmp_path / "plan.json.results.json").read_text(encoding="utf-8"))
     statuses = [p["properties"][0]["status"] for p in results["profiles"]]
     assert statuses.count("applied") == 30 and statuses.count("not-attempted") == 30
@@ -334,7 +349,7 @@ def test_apply_past_max_wait_stops_cleanly_and_the_rerun_writes_each_property_on
 
 
 def test_a_full_import_stopped_by_max_wait_resumes_where_it_was(cli, emulator_factory, tmp_path):
-    emulator = emulator_factory(profiles=400, budget=150, app_ru_per_minute=0, time_scale=10)
+    emulator = emulator_factory(profiles=400, budget=150, app_ru_per_minute=0, time_scale=60)  # Retry-After 2 to 5 s
     connection = tmp_path / "connection.json"
     connection.write_text(json.dumps(emulator.connection()), encoding="utf-8")
     state = tmp_path / "state"

@@ -15,14 +15,15 @@ So the pacer keeps two gates and one hold:
    documented 5 minutes, divided by the connection's time scale). Its limit is, in order:
    a budget the user states (`sharepoint.budget`, or the connection file), kept exactly; the
    ceiling learnt at a 429 that came without RateLimit headers (the calls SharePoint had
-   accepted in the window at that moment); or the budget that goes with the app's resource-unit
+   accepted in the window at that moment; a later 429 halves it at most); or the budget that goes with the app's resource-unit
    limit once the headers announce it, since both of Microsoft's tables are by licence count
    (1,200 RU/min goes with 3,000 calls/5 min, and so on; inferred). With none of these it
    *probes*: full speed up to the highest count in a window that SharePoint has answered
    without a 429 ("safe", at least START_SAFE), and above it at most PROBE_IN_FLIGHT calls in flight, so the first
    429 refuses a handful of calls, not eight batches of a hundred (throttled calls count
-   against the budget too). A learnt ceiling grows by 5 % after each whole window at the limit
-   with no 429 (another client may have stopped), and any silent 429 brings it down at once.
+   against the budget too). A learnt ceiling grows by a quarter after a whole window at the
+   limit with no 429 (another client may have stopped; the band above is probed), twice as
+   rarely after each probe up that met a 429, and any silent 429 brings it down at once.
 2. *The resource-unit gate* (every SharePoint request of an app-only caller). Until the
    headers have told the limit, and once the last minute's calls come near 80 % of the
    smallest documented limit, at most RU_BLIND_IN_FLIGHT calls are in flight (20 % of that
@@ -72,8 +73,8 @@ MAX_BATCH = 100
 # of the page, hence the upper bounds. Inferred, not documented as a pair.
 TIERS = ((1250, 3000), (2500, 6000), (3750, 9000), (5000, 12000))
 LARGEST_TIER = 15000
-GROWTH = 1.05  # a learnt ceiling grows this much at a time
-GROW_AFTER_WINDOWS = 3
+GROWTH = 1.25  # a learnt ceiling grows this much at a time
+GROW_AFTER_WINDOWS = 1
 SLACK = 0.005  # seconds added to windows for timer granularity
 REPORT_AFTER = 5.0  # gate waits longer than this are reported, like holds
 
@@ -140,7 +141,12 @@ class BudgetStore:
         return BudgetMemory.from_json(data) if isinstance(data, dict) else None
 
     def save(self, memory: BudgetMemory) -> None:
+        """Keep ``memory``; a run that learnt nothing and spent nothing (a plan refused before
+        its first call, say) writes nothing."""
         from maforge.atomic import write_text_atomic
+
+        if memory.ceiling is None and not memory.safe and not memory.recent:
+            return
 
         payload = {"format": "maforge-budget", "version": 1, "updated": _now_iso(), "window_seconds": DOCUMENTED_WINDOW, **memory.to_json()}
         try:
@@ -419,12 +425,17 @@ class Pacer:
         else:
             # A silent limit: the PeopleManager budget (or the user's). What SharePoint had
             # accepted in the window is what it allows, as far as this client can tell.
-            accepted = self._ok_in_window(now)
-            if accepted > 0:
-                if self.ceiling is not None and self._grown_at > self._last_silent_429 and self._grown_at > self._started:
+            accepted = max(self._ok_in_window(now), 1)
+            if self.ceiling is None:
+                self.ceiling = accepted
+            else:
+                if self._grown_at > self._last_silent_429 and self._grown_at > self._started:
                     self._grow_after *= 2  # the last probe up met a 429: try again later
-                self.ceiling = min(self.ceiling, accepted) if self.ceiling is not None else accepted
-                self.safe = min(self.safe, accepted)  # above it, probe again
+                # Back off hard, but to no less than half: a 429 that comes when this client
+                # has spent little (another client's burst, or a killed run of ours still in
+                # the window) must not leave it crawling at a handful of calls.
+                self.ceiling = max(accepted, self.ceiling // 2)
+            self.safe = min(self.safe, self.ceiling)  # above it, probe again
             self._last_silent_429 = now
         self._hold(now, wait)
 

@@ -56,11 +56,15 @@ class SpoError(Exception):
 class ThrottledTooLong(SpoError):
     """Throttling would make the run wait longer in total than `--max-wait` allows. The run
     stops cleanly (journal and snapshot intact) and the next one resumes. ``partial`` holds the
-    answers a `$batch` had already received (None for parts never answered)."""
+    answers a `$batch` had already received (None for parts never answered); ``unanswered``
+    the indexes of parts that were sent but whose answer was lost (the stop came before the
+    retry): SharePoint may have done them. ``unanswered`` on a single request: it was sent
+    and its answer lost."""
 
-    def __init__(self, message: str, partial: list[BatchResult | None] | None = None):
+    def __init__(self, message: str, partial: list[BatchResult | None] | None = None, unanswered: set[int] | bool = False):
         super().__init__(message, 429)
         self.partial = partial
+        self.unanswered = unanswered
 
 
 @dataclass(slots=True)
@@ -216,6 +220,7 @@ class SpoSession:
         paced = not graph
         counted = budgeted(url)
         granted = ticket  # the pacer's admission for the first attempt, when the caller has it
+        answer_lost = False  # the last attempt reached SharePoint but its answer did not come back
         while True:
             attempt += 1
             ticket, granted = granted, None
@@ -223,7 +228,9 @@ class SpoSession:
                 try:
                     ticket = self.pacer.acquire(calls, counted, envelope=url.endswith("/$batch"))
                 except ThrottleWaitLimit as stop:
-                    raise ThrottledTooLong(str(stop)) from None
+                    # After a lost answer (a fault), the work may have been done: say so.
+                    raise ThrottledTooLong(str(stop), unanswered=answer_lost) from None
+            answer_lost = False
             self.stats.add(calls=calls, http_requests=1)
             try:
                 response = self.http.request(
@@ -243,6 +250,7 @@ class SpoSession:
                 LOG.info("%s %s: no answer (%s), attempt %d of %d", method, url, type(error).__name__, attempt, self.retry.max_attempts)
                 if not safe_to_repeat or attempt >= self.retry.max_attempts:
                     raise SpoError(f"{method} {url}: no answer ({type(error).__name__}); not retried" if not safe_to_repeat else f"{method} {url}: no answer after {attempt} attempts") from None
+                answer_lost = True
                 self.stats.add(retries=1)
                 backoff = self._backoff(attempt)
                 LOG.info("%s %s: retry %d of %d in %.0f ms (back-off)", method, url, attempt, self.retry.max_attempts - 1, backoff * 1000)
@@ -267,6 +275,7 @@ class SpoSession:
                 if attempt >= self.retry.max_attempts:
                     raise _error(method, url, response, request_id, f"still {response.status_code} after {attempt} attempts")
                 wait = self._backoff(attempt)
+                answer_lost = response.status_code in TRANSIENT_STATUS  # a 5xx may come after the work (a gateway time-out)
                 LOG.info("%s %s: %d, retry %d of %d in %.0f ms (back-off)", method, url, response.status_code, attempt, self.retry.max_attempts - 1, wait * 1000)
                 self.stats.add(retries=1)
                 self._spend(wait)
@@ -305,6 +314,7 @@ class SpoSession:
         for index, size in too_large.items():
             results[index] = not_sent(size)
         pending = [index for index in range(len(parts)) if index not in too_large]
+        unanswered: set[int] = set()
         while pending:
             retry_later: list[int] = []
             position = 0
@@ -317,9 +327,14 @@ class SpoSession:
                         raise ThrottledTooLong(str(stop)) from None
                     chunk = chunk[: ticket.calls]
                     position += len(chunk)
-                    retry_later.extend(self._send_batch(site_url, parts, chunk, results, ticket))
+                    try:
+                        retry_later.extend(self._send_batch(site_url, parts, chunk, results, ticket))
+                    except ThrottledTooLong as stop:
+                        if stop.unanswered is True:  # this chunk was sent and its answer lost
+                            unanswered.update(chunk)
+                        raise
             except ThrottledTooLong as stop:
-                raise ThrottledTooLong(str(stop), results) from None
+                raise ThrottledTooLong(str(stop), results, unanswered) from None
             pending = retry_later
             if pending:
                 LOG.info("POST %s/_api/$batch: %d part%s throttled, sent again when the wait is over", site_url, len(pending), "s" if len(pending) != 1 else "")

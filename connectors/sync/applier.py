@@ -268,11 +268,15 @@ def apply_plan(
         except ThrottledTooLong as stop:
             # Parts answered before the stop are settled as usual; the others were answered
             # 429 or never sent, so nothing of them was written: not attempted, not journalled.
+            # Parts sent whose answer was lost may have been written: outcome unknown, not
+            # journalled (a re-run checks or repeats them; a repeated set is harmless).
             halt(stop)
             partial = stop.partial or [None] * len(pending)
+            lost = stop.unanswered if isinstance(stop.unanswered, set) else set()
             answered = [(item, answer) for item, answer in zip(pending, partial) if answer is not None]
-            settle([item for item, answer in answered if 200 <= answer.status < 300], [(item, f"HTTP {answer.status}: {_error_text(answer.body)}") for item, answer in answered if not 200 <= answer.status < 300])
-            not_attempted([item for item, answer in zip(pending, partial) if answer is None])
+            unknown = [(item, f"outcome unknown, not journalled: its answer was lost and {stop}") for index, (item, answer) in enumerate(zip(pending, partial)) if answer is None and index in lost]
+            settle([item for item, answer in answered if 200 <= answer.status < 300], [(item, f"HTTP {answer.status}: {_error_text(answer.body)}") for item, answer in answered if not 200 <= answer.status < 300] + unknown)
+            not_attempted([item for index, (item, answer) in enumerate(zip(pending, partial)) if answer is None and index not in lost])
             return
         except SpoError as error:
             # No answer after the session's retries, or its wait budget ran out: parts of an
