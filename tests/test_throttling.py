@@ -300,6 +300,28 @@ def test_a_429_is_waited_out_with_no_attempt_cap(emulator_factory, tmp_path):
     assert time.monotonic() - started >= 2.0  # two windows' worth of waiting, not failures
 
 
+def test_a_budget_learnt_from_one_emulator_does_not_slow_another(emulator_factory, tmp_path):
+    """Every emulator has the same tenant id; what a 20-call one taught must stay with it
+    (the docs' storm example runs before other commands against a default emulator)."""
+    state = tmp_path / "state"
+    storm = emulator_factory(budget=20, app_ru_per_minute=0, time_scale=300)
+    with session_of(storm, tmp_path, state_dir=state) as session:
+        people = PeopleClient(session)
+        for _ in range(25):
+            people.get_properties(ADELE)
+        assert session.pacer.ceiling == 20
+    calm = emulator_factory(app_ru_per_minute=0, time_scale=1)
+    (tmp_path / "calm").mkdir()
+    with session_of(calm, tmp_path / "calm", state_dir=state) as session:
+        assert session.pacer.ceiling is None  # nothing learnt about this tenant yet
+        people = PeopleClient(session)
+        started = time.monotonic()
+        for _ in range(30):
+            people.get_properties(ADELE)
+        assert time.monotonic() - started < 20 and session.stats.throttled == 0
+    assert len(list((state / "throttling").glob("*.json"))) == 2  # one memory per emulator
+
+
 def test_max_wait_stops_a_session_cleanly(emulator_factory, tmp_path):
     emulator = emulator_factory(budget=5, app_ru_per_minute=0, time_scale=10)  # Retry-After 7 to 25 s
     with session_of(emulator, tmp_path, retry=RetryPolicy(max_wait=3)) as session:

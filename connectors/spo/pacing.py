@@ -52,6 +52,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from maforge.durations import format_duration
 
@@ -494,8 +495,18 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def tenant_key(tenant: str, tenant_id: str | None) -> str:
-    return f"{tenant}-{tenant_id}" if tenant_id else tenant
+def tenant_key(tenant: str, tenant_id: str | None, spo_url: str = "", time_scale: float = 1.0) -> str:
+    """The name a tenant's learnt budget is kept under. A real tenant has one id and one
+    host; the emulator gives every instance the same tenant id, so its port (and a clock
+    that runs faster) are part of the key: a budget learnt from a 20-call emulator must not
+    slow down the next emulator, nor a tenant the one learnt at another time scale."""
+    key = f"{tenant}-{tenant_id}" if tenant_id else tenant
+    port = urlsplit(spo_url).port if spo_url else None
+    if port is not None and port != 443:
+        key += f"-{port}"
+    if time_scale != 1.0:
+        key += f"-x{time_scale:g}"
+    return key
 
 
 __all__ = ["BudgetMemory", "BudgetStore", "Pacer", "ThrottleWaitLimit", "Ticket", "budget_for_app_limit", "tenant_key"]

@@ -154,7 +154,7 @@ class SpoSession:
         self._sleep = sleep
         self._jitter = random.Random()
         self._report_to = report
-        self._store = BudgetStore(state_dir, tenant_key(connection.tenant, connection.tenant_id)) if state_dir is not None else None
+        self._store = BudgetStore(state_dir, tenant_key(connection.tenant, connection.tenant_id, connection.spo_url, connection.time_scale)) if state_dir is not None else None
         self.pacer = Pacer(
             time_scale=connection.time_scale,
             stated=connection.calls_per_5_minutes or budget,
