@@ -225,7 +225,10 @@ def test_an_announced_429_waits_for_the_reset_and_teaches_no_ceiling():
     assert clock.now - 1000.0 >= 31
 
 
-def test_a_learnt_ceiling_grows_after_a_clean_window_at_the_limit_and_backs_off_when_it_meets_a_429():
+def test_a_learnt_ceiling_grows_after_clean_windows_at_the_limit_and_backs_off_when_it_meets_a_429():
+    """A probe up that meets a 429 costs a Retry-After hold, about half a window: a ceiling
+    learnt at this client's own full use is probed after three clean windows, then twice as
+    rarely after each failed probe."""
     clock = FakeClock()
     pacer = pacer_of(clock, memory=BudgetMemory(ceiling=200, safe=200))
     for _ in range(20):
@@ -233,9 +236,22 @@ def test_a_learnt_ceiling_grows_after_a_clean_window_at_the_limit_and_backs_off_
         if pacer.ceiling != 200:
             break
     assert pacer.ceiling == 251  # a quarter more, the band above 200 probed
-    assert clock.now - 1000.0 >= 300  # after a whole window at the limit, not before
-    send(pacer, 5, status=429, retry_after=1)  # the budget was where it was
-    assert pacer.ceiling < 251 and pacer._grow_after == 2  # the next probe up waits twice as long
+    assert clock.now - 1000.0 >= 3 * 300  # after three whole windows at the limit, not before
+    send(pacer, 50)  # 150 accepted in this window
+    send(pacer, 1, status=429, retry_after=1)  # the budget is spent after all (someone else's use grew)
+    assert pacer.ceiling == 150 and pacer._grow_after == 6  # the next probe up waits twice as long
+
+
+def test_a_ceiling_halved_by_another_clients_burst_is_probed_again_after_one_window():
+    clock = FakeClock()
+    pacer = pacer_of(clock, memory=BudgetMemory(ceiling=2400, safe=2400))
+    send(pacer, 1, status=429, retry_after=10)  # we had spent nothing: someone else's burst
+    assert pacer.ceiling == 1200
+    for _ in range(40):
+        send(pacer, 100)
+        if pacer.ceiling != 1200:
+            break
+    assert pacer.ceiling == 1501 and clock.now - 1000.0 < 2 * 300 + 20
 
 
 def test_a_429_when_this_client_spent_little_halves_the_ceiling_at_most():

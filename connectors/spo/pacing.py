@@ -21,9 +21,11 @@ So the pacer keeps two gates and one hold:
    *probes*: full speed up to the highest count in a window that SharePoint has answered
    without a 429 ("safe", at least START_SAFE), and above it at most PROBE_IN_FLIGHT calls in flight, so the first
    429 refuses a handful of calls, not eight batches of a hundred (throttled calls count
-   against the budget too). A learnt ceiling grows by a quarter after a whole window at the
-   limit with no 429 (another client may have stopped; the band above is probed), twice as
-   rarely after each probe up that met a 429, and any silent 429 brings it down at once.
+   against the budget too). A learnt ceiling grows by a quarter after three whole windows at
+   the limit with no 429 (another client may have stopped; the band above is probed), twice
+   as rarely after each probe up that met a 429, after one window when a 429 halved it
+   while this client had spent little, and any silent 429 brings it down at once. Above
+   the largest documented budget (15,000) answered without a 429 it does not probe at all.
 2. *The resource-unit gate* (every SharePoint request of an app-only caller). Until the
    headers have told the limit, and once the last minute's calls come near 80 % of the
    smallest documented limit, at most RU_BLIND_IN_FLIGHT calls are in flight (20 % of that
@@ -75,7 +77,13 @@ MAX_BATCH = 100
 TIERS = ((1250, 3000), (2500, 6000), (3750, 9000), (5000, 12000))
 LARGEST_TIER = 15000
 GROWTH = 1.25  # a learnt ceiling grows this much at a time
-GROW_AFTER_WINDOWS = 1
+# Clean windows at the limit before a learnt ceiling is probed upwards. A probe that meets a
+# 429 costs a Retry-After hold (70 to 250 s, about half a window) and some refused calls, so
+# a ceiling learnt at our own full use is probed rarely (and twice as rarely after each
+# failed probe); one halved by a 429 while we had spent little (another client's burst,
+# likely over soon) is probed again after one window.
+GROW_AFTER_WINDOWS = 3
+GROW_AFTER_BURST = 1
 SLACK = 0.005  # seconds added to windows for timer granularity
 REPORT_AFTER = 5.0  # gate waits longer than this are reported, like holds
 
@@ -224,10 +232,11 @@ class Pacer:
             horizon = now - APP_RU_WINDOW / self.time_scale
             if sum(t.calls for t in self._tickets if t.in_flight or t.at > horizon) >= RU_BLIND_FROM:
                 caps.append(RU_BLIND_IN_FLIGHT)
-        if self.stated is None and count >= max(self.safe, START_SAFE):
+        if self.stated is None and count >= max(self.safe, START_SAFE) and self.safe <= LARGEST_TIER:
             # Above what SharePoint has answered without a 429 nothing is known for sure (a
             # tier's budget is only an upper bound: the tenant's budget is shared; a grown
-            # ceiling is a guess): probe.
+            # ceiling is a guess): probe. Once a window has held more calls than the largest
+            # documented budget without a 429, the PeopleManager limit does not bind here.
             caps.append(PROBE_IN_FLIGHT)
         return min(caps) if caps else None
 
@@ -435,6 +444,8 @@ class Pacer:
                 # Back off hard, but to no less than half: a 429 that comes when this client
                 # has spent little (another client's burst, or a killed run of ours still in
                 # the window) must not leave it crawling at a handful of calls.
+                if accepted < self.ceiling // 2:
+                    self._grow_after = GROW_AFTER_BURST
                 self.ceiling = max(accepted, self.ceiling // 2)
             self.safe = min(self.safe, self.ceiling)  # above it, probe again
             self._last_silent_429 = now
