@@ -181,6 +181,16 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
                 "multi_valued": [a.name for a in object_type.attributes if a.multi_valued] if object_type else [],
                 "anchor": list(object_type.anchor) if object_type else [],
                 "join_attributes": sorted({c.mv_attribute for rule in rules for c in rule.criteria}),
+                # The connector filter: a profile that meets it is a filtered disconnector,
+                # never joined (connectors/sync/connectorfilter.py says how it is evaluated).
+                "filter": [
+                    {
+                        "scripted": alternative.scripted,
+                        "conditions": [{"attribute": c.attribute, "operator": c.operator, "value": c.value} for c in alternative.conditions],
+                    }
+                    for alternative in spec.connector_filter
+                    if alternative.cs_object_type == flow_set.cs_object_type
+                ],
                 # The metaverse attribute a profile's anchor joins to directly: lets a refresh
                 # read exactly the profiles the sources name instead of the whole tenant.
                 "anchor_join": next(

@@ -118,15 +118,35 @@ def property_problems(connector: ConnectorRules) -> tuple[set[str], list[Problem
     return blocked, problems, warnings
 
 
-def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Profiles, now: dt.datetime) -> tuple[dict[int, str], list[Problem]]:
-    """MV object number → the account of the one profile that joins it."""
+def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Profiles, now: dt.datetime) -> tuple[dict[int, str], set[int], list[Problem]]:
+    """MV object number → the account of the one profile that joins it; the objects whose
+    profile is a filtered disconnector; the problems.
+
+    A profile that meets the connector filter is a filtered disconnector: MIM neither joins
+    nor projects it ("If the object meets connector filter rules criteria, the object will
+    then become a filtered disconnector", jj590228). When a source object would have joined
+    it, the plan says so (`connector-filtered`) instead of planning its changes."""
     joined: dict[int, str] = {}
+    kept_out: set[int] = set()
     problems: list[Problem] = []
     anchor = connector.anchor[0] if connector.anchor else "AccountName"
+    filtered = connector.filtered
     for account, values in profiles.items():
         row = dict(values)
         row.setdefault(anchor, account)
         found, _rule = metaverse.find(connector.join(row, now))
+        reason = filtered(row) if filtered is not None else None
+        if reason is not None:
+            for mv in found:
+                kept_out.add(mv.number)
+                problems.append(
+                    Problem(
+                        "connector-filtered",
+                        mv.origins[0] if mv.origins else account,
+                        f"would join {account}, which the connector filter keeps out ({reason}): MIM keeps it a filtered disconnector, so nothing is planned for it",
+                    )
+                )
+            continue
         if len(found) > 1:
             problems.append(Problem("ambiguous-join", account, f"the profile matches {len(found)} source objects: {', '.join(o.origins[0] for o in found[:3])}"))
             continue
@@ -137,7 +157,7 @@ def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Pro
             problems.append(Problem("ambiguous-profile", found[0].origins[0], f"joins two profiles: {joined[number]} and {account}"))
             continue
         joined[number] = account
-    return joined, problems
+    return joined, kept_out, problems
 
 
 def accounts_to_read(connector: ConnectorRules, metaverse: Metaverse) -> list[str]:
@@ -159,14 +179,18 @@ def make_plan(
     connector = book.connector()
     plan = Plan(book.name, tenant, book.spec_hash, __version__, now.isoformat().replace("+00:00", "Z"), refreshed, multi_valued=sorted(connector.multi_valued), protected=sorted(book.protect))
     blocked, problems, warnings = property_problems(connector)
+    if connector.filter_scripted:
+        warnings.append(Problem("connector-filter-scripted", connector.cs_object_type, "the connector filter is in the rules extension, which the plan cannot run: profiles it would keep out are planned as if joined"))
     for prop in book.protect:
         if prop in connector.managed:
             blocked.add(prop)
             problems.append(Problem("protected", prop, "the spec protects this property (sharepoint.protect); its flow is not applied"))
-    joined, join_problems = join_profiles(connector, metaverse, profiles, now)
+    joined, kept_out, join_problems = join_profiles(connector, metaverse, profiles, now)
     problems = list(metaverse.problems) + join_problems + problems
     for mv in metaverse.objects:
         account = joined.get(mv.number)
+        if account is None and mv.number in kept_out:
+            continue  # its profile is a filtered disconnector (reported by join_profiles)
         if account is None:
             named = mv.values.get(connector.anchor_join) if connector.anchor_join else None
             problems.append(Problem("profile-missing", mv.origins[0] if mv.origins else f"object {mv.number}", f"no SharePoint profile{' for ' + str(named) if named else ''}; SharePoint creates profiles itself, maforge only updates them"))

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .connectorfilter import Filter, compile_filter
+
 RULES_FORMAT = 1
 
 FlowFunction = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -47,6 +49,8 @@ class ConnectorRules:
     anchor: tuple[str, ...]
     anchor_join: str | None
     described: dict[str, str]  # property → how its flow reads ("from mobile", "expression …")
+    filtered: Filter | None = None  # the declared connector filter: why an object is filtered, or None
+    filter_scripted: bool = False  # the filter is in the rules extension: the plan cannot evaluate it
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,8 @@ class RuleBook:
                 tuple(c.get("anchor", ())),
                 c.get("anchor_join"),
                 dict(c.get("flows", {})),
+                compile_filter(c.get("filter", [])),
+                any(a.get("scripted") for a in c.get("filter", [])),
             )
             for c in manifest.get("connectors", [])
         )
