@@ -179,6 +179,7 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
                 "managed": [f.target for f in flow_set.flows],
                 "flows": {f.target: describe_mapping(f.mapping) for f in flow_set.flows},
                 "multi_valued": [a.name for a in object_type.attributes if a.multi_valued] if object_type else [],
+                "ordered": [f.target for f in flow_set.flows if f.ordered],
                 "anchor": list(object_type.anchor) if object_type else [],
                 "join_attributes": sorted({c.mv_attribute for rule in rules for c in rule.criteria}),
                 # The connector filter: a profile that meets it is a filtered disconnector,

@@ -620,6 +620,22 @@ def value_shapes(ctx: RuleContext) -> Iterator[Diagnostic]:
             )
 
 
+@rule("MF245", "only a multi-valued property's flow can be ordered")
+def ordered_flows(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for flow_set in ctx.spec.export_flows:
+        object_type = ctx.spec.object_type(flow_set.cs_object_type)
+        if object_type is None:
+            continue
+        for flow in flow_set.flows:
+            target = object_type.attribute(flow.target)
+            if flow.ordered and target is not None and not target.multi_valued:
+                yield ctx.error(
+                    "MF245",
+                    f"'{flow.target}' is single-valued: `ordered` is for multi-valued properties, whose values otherwise compare as sets; remove it",
+                    ctx.member(flow.loc, "ordered"),
+                )
+
+
 @rule("MF243", "direct flows connect attributes of the same data type")
 def value_types(ctx: RuleContext) -> Iterator[Diagnostic]:
     for source, target, loc in _direct_pairs(ctx):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from maforge.compiler.diagnostics import SpecError
 from maforge.compiler.validate import load_spec
 from maforge.connectors.sync.commands import open_session, run_plan
 from maforge.connectors.sync.connectorfilter import compile_filter, condition_met
@@ -133,3 +134,63 @@ def test_filter_alternatives_are_or_ed_and_conditions_and_ed():
     with pytest.raises(ValueError, match="'like' is not one MIM knows"):
         compile_filter([{"conditions": [{"attribute": "A", "operator": "like", "value": "x"}]}])
     assert compile_filter([{"scripted": True, "conditions": []}]) is None  # in the rules extension: not ours to run
+
+
+# --------------------------------------------------------------------------- 5. multi-valued values are sets
+
+
+def _sample_book(folder: Path, edit=None) -> RuleBook:
+    spec = _sample_copy(folder)
+    if edit is not None:
+        spec.write_text(edit(spec.read_text(encoding="utf-8")), encoding="utf-8")
+    return RuleBook.from_spec(load_spec(spec)[0])
+
+
+def _ordered_skills(text: str) -> str:
+    return text.replace("      SPS-Skills:\n        from: skills\n", "      SPS-Skills:\n        from: skills\n        ordered: true\n")
+
+
+def test_values_that_only_changed_order_are_not_a_change(tmp_path):
+    """MIM works in value adds and deletes: a multi-valued attribute whose values are the same
+    set has no pending export, whatever their order. A different set is written in the
+    source's order; `ordered: true` makes the order itself a change."""
+    from maforge.connectors.sync.planner import compare
+
+    connector = _sample_book(tmp_path / "a").connector()
+    assert compare(connector, {"SPS-Skills": ["SQL", "Azure"]}, {"SPS-Skills": ["Azure", "SQL"]}) == []
+    [change] = compare(connector, {"SPS-Skills": ["SQL", "Azure"]}, {"SPS-Skills": ["Azure", "SQL", "Python"]})
+    assert change.action == "change" and change.after == ["Azure", "SQL", "Python"]  # the source's order
+    assert compare(connector, {"SPS-Skills": ["SQL", "Azure"]}, {"SPS-Skills": ["sql", "Azure"]})  # a value's case is a change
+    ordered = _sample_book(tmp_path / "b", _ordered_skills).connector()
+    [change] = compare(ordered, {"SPS-Skills": ["SQL", "Azure"]}, {"SPS-Skills": ["Azure", "SQL"]})
+    assert change.after == ["Azure", "SQL"]
+    assert compare(ordered, {"SPS-PastProjects": ["x", "y"]}, {"SPS-PastProjects": ["y", "x"]}) == []  # only the flow that says so
+
+
+def test_apply_counts_a_reordered_value_as_already_applied(emulator, tmp_path):
+    """The applier's prior-value check means what the planner means: SharePoint holding the
+    planned set in another order is the planned value."""
+    from maforge.connectors.sync.commands import run_apply
+    from maforge.connectors.sync.plan import Plan, ProfileChange, property_change, save_plan
+
+    book = _sample_book(tmp_path / "s")
+    user = emulator.state.user(1)
+    account = "i:0#.f|membership|" + user.upn
+    held = list(emulator.state.profile(1)["SPS-Skills"])
+    assert len(held) >= 2
+    plan = Plan(book.name, "contoso", book.spec_hash, "test", "2026-12-03T00:00:00Z", True, multi_valued=["SPS-Skills"])
+    plan.profiles.append(ProfileChange(account, "test", (property_change("SPS-Skills", "change", ["x"], list(reversed(held))),)))
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    writes = len(emulator.state.writes)
+    with open_session(book, _connection(emulator, tmp_path)) as session:
+        result = run_apply(path, session)
+    assert result.already == 1 and result.applied == 0 and len(emulator.state.writes) == writes
+
+
+def test_ordered_is_refused_on_a_single_valued_property(tmp_path):
+    spec = _sample_copy(tmp_path)
+    spec.write_text(spec.read_text(encoding="utf-8").replace("      Office:\n        from: office\n", "      Office:\n        from: office\n        ordered: true\n"), encoding="utf-8")
+    with pytest.raises(SpecError) as refused:
+        load_spec(spec)
+    assert "spo-user-profiles.yaml:272:9: error: 'Office' is single-valued: `ordered` is for multi-valued properties" in str(refused.value)

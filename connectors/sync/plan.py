@@ -78,6 +78,7 @@ class Plan:
     multi_valued: list[str] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)  # planned, but worth knowing
     protected: list[str] = field(default_factory=list)  # the spec's sharepoint.protect: apply refuses to touch them
+    ordered: list[str] = field(default_factory=list)  # multi-valued properties whose order matters; the others are sets
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(ACTIONS, 0)
@@ -110,6 +111,7 @@ class Plan:
             "problems": self.problems,
             "warnings": self.warnings,
             "protected": self.protected,
+            "ordered": sorted(self.ordered),
         }
 
     @classmethod
@@ -141,6 +143,7 @@ class Plan:
                 list(data.get("multi_valued", [])),
                 list(data.get("warnings", [])),
                 list(data.get("protected", [])),
+                list(data.get("ordered", [])),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise PlanError(f"{where}: a damaged plan ({type(error).__name__}: {error})") from None

@@ -44,6 +44,14 @@ def normalise(value: Any, multi_valued: bool) -> Any:
     return result
 
 
+def same_values(have: Any, want: Any, multi_valued: bool, ordered: bool = False) -> bool:
+    """Whether SharePoint's value ``have`` already is ``want``. A multi-valued property is a set
+    of values, as MIM's engine sees it ("value adds and deletes"): values that only changed
+    order are the same, unless the flow says the order matters (`ordered: true`)."""
+    have, want = normalise(have, multi_valued), normalise(want, multi_valued)
+    return have == want or (multi_valued and not ordered and len(have) == len(want) and set(have) == set(want))
+
+
 def desired_value(connector: ConnectorRules, prop: str, value: Any) -> Any:
     """What one export flow's result asks of SharePoint: a value, CLEAR, or IGNORE (leave the
     property as it is: IgnoreThisFlow(), or an empty result under `whenNull: skip`)."""
@@ -79,8 +87,11 @@ def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) ->
 
 
 def compare(connector: ConnectorRules, current: dict[str, Any], desired: dict[str, Any]) -> list[PropertyChange]:
+    """The changes that make ``current`` hold ``desired``. Multi-valued properties compare as
+    sets unless their flow is `ordered` (same_values says why); the list written is the
+    source's, in the source's order."""
     changes = []
-    multi_valued = connector.multi_valued
+    multi_valued, ordered = connector.multi_valued, connector.ordered
     for prop, want in desired.items():
         have = current.get(prop)
         if type(have) is not str or prop in multi_valued:  # a single text is already as SharePoint stores it
@@ -92,7 +103,7 @@ def compare(connector: ConnectorRules, current: dict[str, Any], desired: dict[st
                 changes.append(property_change(prop, "clear", have, None))
         elif not have:
             changes.append(property_change(prop, "set", have, want))
-        elif have != want:
+        elif have != want and (prop not in multi_valued or prop in ordered or len(have) != len(want) or set(have) != set(want)):
             changes.append(property_change(prop, "change", have, want))
     return changes
 
@@ -177,7 +188,7 @@ def make_plan(
     now: dt.datetime,
 ) -> Plan:
     connector = book.connector()
-    plan = Plan(book.name, tenant, book.spec_hash, __version__, now.isoformat().replace("+00:00", "Z"), refreshed, multi_valued=sorted(connector.multi_valued), protected=sorted(book.protect))
+    plan = Plan(book.name, tenant, book.spec_hash, __version__, now.isoformat().replace("+00:00", "Z"), refreshed, multi_valued=sorted(connector.multi_valued), protected=sorted(book.protect), ordered=sorted(connector.ordered))
     blocked, problems, warnings = property_problems(connector)
     if connector.filter_scripted:
         warnings.append(Problem("connector-filter-scripted", connector.cs_object_type, "the connector filter is in the rules extension, which the plan cannot run: profiles it would keep out are planned as if joined"))
@@ -276,4 +287,4 @@ def preview_user(book: RuleBook, metaverse: Metaverse, current: dict[str, Any] |
     return Preview(user, account, tuple(mv.origins), dict(mv.values), tuple(flows), note)
 
 
-__all__ = ["Preview", "build_metaverse", "preview_user", "compare", "desired_values", "make_plan", "normalise", "now_utc"]
+__all__ = ["Preview", "build_metaverse", "preview_user", "compare", "desired_values", "make_plan", "normalise", "now_utc", "same_values"]

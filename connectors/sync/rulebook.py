@@ -51,6 +51,7 @@ class ConnectorRules:
     described: dict[str, str]  # property → how its flow reads ("from mobile", "expression …")
     filtered: Filter | None = None  # the declared connector filter: why an object is filtered, or None
     filter_scripted: bool = False  # the filter is in the rules extension: the plan cannot evaluate it
+    ordered: frozenset[str] = frozenset()  # multi-valued properties whose value order matters
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class RuleBook:
                 dict(c.get("flows", {})),
                 compile_filter(c.get("filter", [])),
                 any(a.get("scripted") for a in c.get("filter", [])),
+                frozenset(c.get("ordered", ())),
             )
             for c in manifest.get("connectors", [])
         )
