@@ -19,6 +19,9 @@ from maforge.connectors.sync.commands import open_session, run_plan
 from maforge.connectors.sync.connectorfilter import compile_filter, condition_met
 from maforge.connectors.sync.rulebook import RuleBook
 
+import test_sync_engine as sync_engine
+from test_sync_engine import ADELE, badge_source, changes_of, engine, hr_csv, hr_source, jsonl, kinds, plan_for
+
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 GUEST_UPN = "chris.green_fabrikam.com#EXT#@contoso.onmicrosoft.com"
 
@@ -194,3 +197,43 @@ def test_ordered_is_refused_on_a_single_valued_property(tmp_path):
     with pytest.raises(SpecError) as refused:
         load_spec(spec)
     assert "spo-user-profiles.yaml:272:9: error: 'Office' is single-valued: `ordered` is for multi-valued properties" in str(refused.value)
+
+
+# --------------------------------------------------------------------------- 8. source order decides nothing
+
+
+def test_a_non_projecting_source_listed_first_still_joins(tmp_path):
+    """MIM: join and projection rules run on every synchronization, so a row that finds no
+    metaverse object now joins the one a later run projects; the engine converges whatever the
+    order of its MAs. The plan reaches that end in one run: projecting sources first."""
+    files = {"hr.csv": hr_csv("E1,adele@contoso.com,Adele,,,,,"), "badge.jsonl": jsonl({"badgeId": "B1", "emp": "E1", "site": "Building 9"})}
+    book, mv = engine(tmp_path, {"badge": badge_source(), "hr": hr_source()}, files)
+    assert kinds(mv.problems) == [] and len(mv.objects) == 1
+    assert mv.objects[0].values["office"] == "Building 9" and mv.objects[0].origins == ["hr row 1 (EmployeeId=E1)", "badge row 1 (badgeId=B1)"]
+    assert changes_of(plan_for(book, mv, {ADELE: {"Office": "HQ"}}), ADELE)["Office"] == ("change", "HQ", "Building 9")
+
+
+def test_a_source_joined_through_another_non_projecting_source_converges(tmp_path, monkeypatch):
+    """A chain: the desk source joins on the badge id that only the badge source brings. In
+    MIM the desk row joins at the sync after the badge's; the plan tries again until no row
+    joins any more, and what never joins is reported once."""
+    badge = badge_source()
+    badge["attributes"] = {**badge["attributes"], "badge": {"from": "badgeId"}}
+    desk = {
+        "type": "jsonl",
+        "path": "desk.jsonl",
+        "mvObjectType": "person",
+        "key": "desk",
+        "project": False,
+        "join": [{"criteria": [{"mv": "badge", "from": "badgeId"}]}],
+        "attributes": {"aboutMe": {"from": "note"}},
+    }
+    files = {
+        "hr.csv": hr_csv("E1,adele@contoso.com,Adele,,,,,"),
+        "badge.jsonl": jsonl({"badgeId": "B1", "emp": "E1", "site": "Building 9"}),
+        "desk.jsonl": jsonl({"desk": "D1", "badgeId": "B1", "note": "Desk 4.12"}, {"desk": "D2", "badgeId": "B404", "note": "nobody"}),
+    }
+    monkeypatch.setattr(sync_engine, "HEAD", sync_engine.HEAD.replace("        skills: {multiValued: true}\n", "        skills: {multiValued: true}\n        badge: {indexed: true}\n"))
+    _book, mv = engine(tmp_path, {"desk": desk, "badge": badge, "hr": hr_source()}, files)
+    assert len(mv.objects) == 1 and mv.objects[0].values["aboutMe"] == "Desk 4.12"
+    assert kinds(mv.problems) == ["unjoined-row"] and "D2" in mv.problems[0].subject

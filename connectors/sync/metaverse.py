@@ -159,52 +159,107 @@ def _split_row(row: dict[str, Any], columns: list[str], separator: str) -> dict[
 def build_metaverse(
     book: RuleBook, base_dir: Path, now: dt.datetime, session: Any = None, mv_object_type: str | None = None
 ) -> Metaverse:
-    """Read every source once, streamed, and return the metaverse objects they make."""
+    """Read every source once, streamed, and return the metaverse objects they make.
+
+    The order of the sources in the file decides nothing but the precedence of unranked
+    flows. MIM runs join and projection rules on every synchronization and converges: a row
+    that finds no object now may join one that a later sync projects. maforge reaches the
+    same end in one run: projecting sources are read first, then the others, and rows that
+    joined nothing are tried again while another try still joins some (a source whose join
+    attribute is fed by another non-projecting source)."""
     connector = book.connector()
     mv_type = mv_object_type or connector.mv_object_type
     indexed = set(connector.join_attributes)
     for source in book.sources:
         indexed |= set(source.config.get("join_attributes", []))
     metaverse = Metaverse(mv_type, book.mv_multi_valued(mv_type), indexed)
-    for position, source in enumerate(book.sources):
-        if source.config.get("mv_object_type") != mv_type:
-            continue
-        _read_source(metaverse, source, base_dir, now, session, UNRANKED + position)
+    ours = [(position, source) for position, source in enumerate(book.sources) if source.config.get("mv_object_type") == mv_type]
+    ours.sort(key=lambda item: not item[1].project)  # stable: file order within each group
+    waiting: list[tuple[_SourceRun, list[_Row]]] = []
+    for position, source in ours:
+        run = _SourceRun(source, UNRANKED + position)
+        left = _read_source(metaverse, run, base_dir, now, session)
+        if left:
+            waiting.append((run, left))
+    while waiting:
+        progress = False
+        still: list[tuple[_SourceRun, list[_Row]]] = []
+        for run, rows_left in waiting:
+            unjoined = [row for row in rows_left if not _place(metaverse, run, row)]
+            progress |= len(unjoined) < len(rows_left)
+            if unjoined:
+                still.append((run, unjoined))
+        waiting = still
+        if not progress:
+            break
+    for run, rows_left in waiting:
+        for row in rows_left:
+            metaverse.problems.append(Problem("unjoined-row", row.subject, "no join rule finds an object and the source does not project"))
     return metaverse
 
 
-def _read_source(metaverse: Metaverse, source: SourceRules, base_dir: Path, now: dt.datetime, session: Any, fallback_rank: int) -> None:
-    config = source.config
+@dataclass(slots=True)
+class _SourceRun:
+    """One source during one build: its rules, fallback rank and the objects it joined."""
+
+    source: SourceRules
+    fallback_rank: int
+    ranks: dict[str, int] = field(default_factory=dict)
+    joined: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.ranks = {k: int(v) for k, v in (self.source.config.get("ranks") or {}).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    subject: str
+    values: dict[str, Any]
+    keys: list[list[tuple[str, Any]]]
+
+
+def _read_source(metaverse: Metaverse, run: _SourceRun, base_dir: Path, now: dt.datetime, session: Any) -> list[_Row]:
+    """Place every row of one source; returns the rows of a non-projecting source that found
+    no object yet (kept only until the other sources have been read)."""
+    config = run.source.config
     separator = config.get("multi_value_separator") or ";"
     # Only a CSV cell packs several values into one text; JSON sources carry real lists.
     columns = list(config.get("multi_columns", [])) if config.get("type") == "csv" else []
-    ranks = {k: int(v) for k, v in (config.get("ranks") or {}).items()}
     key_column = config.get("key")
-    joined_by_this_source: set[int] = set()
+    left: list[_Row] = []
     for number, row in enumerate(rows(config, base_dir, session), 1):
-        subject = f"{source.name} row {number}" + (f" ({key_column}={row.get(key_column)})" if key_column and row.get(key_column) else "")
+        subject = f"{run.source.name} row {number}" + (f" ({key_column}={row.get(key_column)})" if key_column and row.get(key_column) else "")
         try:
             row = _split_row(row, columns, separator)
-            values = source.flows(row, now)
-            keys = source.join(row, now)
+            values = run.source.flows(row, now)
+            keys = run.source.join(row, now)
         except (ValueError, TypeError, KeyError) as error:
             metaverse.problems.append(Problem("row-error", subject, str(error)))
             continue
-        found, _rule = metaverse.find(keys)
-        if len(found) > 1:
-            metaverse.problems.append(Problem("ambiguous-join", subject, f"matches {len(found)} objects: {', '.join(o.origins[0] for o in found[:3])}"))
-            continue
-        if found:
-            target = found[0]
-        elif source.project:
-            target = MvObject(len(metaverse.objects))
-            metaverse.objects.append(target)
-        else:
-            metaverse.problems.append(Problem("unjoined-row", subject, "no join rule finds an object and the source does not project"))
-            continue
-        if target.number in joined_by_this_source:
-            metaverse.problems.append(Problem("duplicate-join", subject, f"joins the object {target.origins[0]} already joined; only the first row counts"))
-            continue
-        joined_by_this_source.add(target.number)
-        target.origins.append(subject)
-        metaverse.contribute(target, values, ranks, fallback_rank)
+        placed = _Row(subject, values, keys)
+        if not _place(metaverse, run, placed):
+            left.append(placed)
+    return left
+
+
+def _place(metaverse: Metaverse, run: _SourceRun, row: _Row) -> bool:
+    """Join or project one row and contribute its values. False: it found no object and its
+    source does not project (the caller may try again once other sources have spoken)."""
+    found, _rule = metaverse.find(row.keys)
+    if len(found) > 1:
+        metaverse.problems.append(Problem("ambiguous-join", row.subject, f"matches {len(found)} objects: {', '.join(o.origins[0] for o in found[:3])}"))
+        return True
+    if found:
+        target = found[0]
+    elif run.source.project:
+        target = MvObject(len(metaverse.objects))
+        metaverse.objects.append(target)
+    else:
+        return False
+    if target.number in run.joined:
+        metaverse.problems.append(Problem("duplicate-join", row.subject, f"joins the object {target.origins[0]} already joined; only the first row counts"))
+        return True
+    run.joined.add(target.number)
+    target.origins.append(row.subject)
+    metaverse.contribute(target, row.values, run.ranks, run.fallback_rank)
+    return True
