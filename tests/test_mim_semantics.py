@@ -237,3 +237,44 @@ def test_a_source_joined_through_another_non_projecting_source_converges(tmp_pat
     _book, mv = engine(tmp_path, {"desk": desk, "badge": badge, "hr": hr_source()}, files)
     assert len(mv.objects) == 1 and mv.objects[0].values["aboutMe"] == "Desk 4.12"
     assert kinds(mv.problems) == ["unjoined-row"] and "D2" in mv.problems[0].subject
+
+
+# --------------------------------------------------------------------------- 9. multi-valued join attributes
+
+
+def _skills_indexed(monkeypatch) -> None:
+    monkeypatch.setattr(sync_engine, "HEAD", sync_engine.HEAD.replace("        skills: {multiValued: true}\n", "        skills: {multiValued: true, indexed: true}\n"))
+
+
+def test_one_value_finds_the_object_that_holds_it_among_others(tmp_path, monkeypatch):
+    """MIM searches the metaverse for the join value: an object whose multi-valued attribute
+    holds it among other values is found. A list used to be matched as one tuple."""
+    _skills_indexed(monkeypatch)
+    badge = badge_source(join=[{"criteria": [{"mv": "skills", "from": "skill"}]}])
+    files = {"hr.csv": hr_csv("E1,adele@contoso.com,Adele,,,,,SQL;Azure"), "badge.jsonl": jsonl({"badgeId": "B1", "skill": "azure", "site": "Building 9"})}
+    _book, mv = engine(tmp_path, {"hr": hr_source(), "badge": badge}, files)
+    assert kinds(mv.problems) == [] and mv.objects[0].values["office"] == "Building 9"
+
+
+def test_an_expression_that_gives_several_values_joins_on_any_of_them(tmp_path):
+    """MIM: MapAttributesForJoin returns a collection of values, and the engine searches for
+    each ("any of which may match"). Two values finding two objects are an ambiguous join."""
+    badge = badge_source(join=[{"criteria": [{"mv": "employeeId", "expression": 'Split([emps], ",")'}]}])
+    files = {
+        "hr.csv": hr_csv("E1,adele@contoso.com,Adele,,,,,", "E2,alex@contoso.com,Alex,,,,,"),
+        "badge.jsonl": jsonl({"badgeId": "B1", "emps": "X9,E1", "site": "Building 9"}, {"badgeId": "B2", "emps": "E1,E2", "site": "Annex"}),
+    }
+    _book, mv = engine(tmp_path, {"hr": hr_source(), "badge": badge}, files)
+    assert mv.objects[0].values["office"] == "Building 9" and mv.objects[1].values["office"] is None
+    assert kinds(mv.problems) == ["ambiguous-join"] and "B2" in mv.problems[0].subject
+
+
+def test_a_plain_join_rule_on_a_multi_valued_attribute_is_refused(tmp_path, monkeypatch):
+    """MIM refuses a multi-valued attribute in a declared join rule
+    (`join-object-id-must-be-single-valued`); through an expression it is allowed."""
+    monkeypatch.setattr(sync_engine, "HEAD", sync_engine.HEAD.replace("      - mv: accountName\n        from: AccountName\n", "      - mv: skills\n        from: SPS-Skills\n"))
+    with pytest.raises(SpecError, match="MF246|join rule maps multi-valued 'SPS-Skills' directly"):
+        engine(tmp_path, {"hr": hr_source()}, {"hr.csv": hr_csv()})
+    monkeypatch.setattr(sync_engine, "HEAD", sync_engine.HEAD.replace("        from: SPS-Skills\n", "        expression: '[SPS-Skills]'\n"))
+    (tmp_path / "ok").mkdir()
+    engine(tmp_path / "ok", {"hr": hr_source()}, {"hr.csv": hr_csv()})

@@ -74,7 +74,13 @@ class Metaverse:
                 continue
             found: list[MvObject] | None = None
             for attribute, value in pairs:
-                candidates = self.index.get(attribute, {}).get(join_key(value), [])
+                bucket = self.index.get(attribute, {})
+                if isinstance(value, list):
+                    # An expression's list means "any of these", as MapAttributesForJoin's
+                    # collection of values: every object one of them finds is a candidate.
+                    candidates = list({id(o): o for item in value if not is_empty(item) for o in bucket.get(join_key(item), [])}.values())
+                else:
+                    candidates = bucket.get(join_key(value), [])
                 found = candidates if found is None else [o for o in found if o in candidates]
                 if not found:
                     break
@@ -138,14 +144,24 @@ class Metaverse:
 
     def _unindex(self, target: MvObject, attribute: str) -> None:
         if attribute in self.index and attribute in target.values:
-            bucket = self.index[attribute].get(join_key(target.values[attribute]))
-            if bucket and target in bucket:
-                bucket.remove(target)
+            for key in _index_keys(target.values[attribute]):
+                bucket = self.index[attribute].get(key)
+                if bucket and target in bucket:
+                    bucket.remove(target)
 
     def _reindex(self, target: MvObject, attribute: str) -> None:
         value = target.values.get(attribute)
         if attribute in self.index and not is_empty(value) and value is not CLEAR:
-            self.index[attribute].setdefault(join_key(value), []).append(target)
+            for key in _index_keys(value):
+                self.index[attribute].setdefault(key, []).append(target)
+
+
+def _index_keys(value: Any) -> list[Any]:
+    """The keys an attribute's value is found by: each value of a multi-valued attribute on
+    its own (a search for one value finds an object that holds it among others)."""
+    if isinstance(value, list):
+        return list(dict.fromkeys(join_key(item) for item in value if not is_empty(item)))
+    return [join_key(value)]
 
 
 def _split_row(row: dict[str, Any], columns: list[str], separator: str) -> dict[str, Any]:
