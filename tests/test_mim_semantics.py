@@ -278,3 +278,25 @@ def test_a_plain_join_rule_on_a_multi_valued_attribute_is_refused(tmp_path, monk
     monkeypatch.setattr(sync_engine, "HEAD", sync_engine.HEAD.replace("        from: SPS-Skills\n", "        expression: '[SPS-Skills]'\n"))
     (tmp_path / "ok").mkdir()
     engine(tmp_path / "ok", {"hr": hr_source()}, {"hr.csv": hr_csv()})
+
+
+# --------------------------------------------------------------------------- 4. AuthoritativeNull in the metaverse
+
+
+def test_authoritative_null_is_an_absent_attribute_to_export_flows(tmp_path, monkeypatch):
+    """MIM 2016: an attribute whose winning import flow gives no value is not present in the
+    metaverse; an export flow then deletes the target only with Allow Nulls ticked
+    (`whenNull: clear`), and otherwise leaves it. maforge keeps AuthoritativeNull() (from
+    Entra Connect Sync) for what it means between sources: lower ranks may not fill in.
+    Coalesce() sees no value and moves on."""
+    head = sync_engine.HEAD.replace("      Office: {from: office}\n", "      Office: {from: office, whenNull: clear}\n").replace(
+        "      CostCenter: {from: costCenter}\n", "      CostCenter:\n        expression: 'Coalesce([office], \"none\")'\n"
+    )
+    monkeypatch.setattr(sync_engine, "HEAD", head)
+    hr = hr_source()
+    hr["attributes"]["office"] = {"expression": "IIF(IsPresent([Office]), [Office], AuthoritativeNull())", "rank": 1}
+    files = {"hr.csv": hr_csv("E1,adele@contoso.com,Adele,,,,,"), "badge.jsonl": jsonl({"badgeId": "B1", "emp": "E1", "site": "Building 9"})}
+    book, mv = engine(tmp_path, {"hr": hr, "badge": badge_source()}, files)
+    changes = changes_of(plan_for(book, mv, {ADELE: {"Office": "Building 9", "CostCenter": "CC-1"}}), ADELE)
+    assert changes["Office"] == ("clear", "Building 9", None)  # whenNull: clear
+    assert changes["CostCenter"] == ("change", "CC-1", "none")  # not the marker: the next argument

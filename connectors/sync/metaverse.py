@@ -32,6 +32,18 @@ class MvObject:
     origins: list[str] = field(default_factory=list)  # "source:row", for messages
 
 
+def flowing_values(mv: MvObject) -> dict[str, Any]:
+    """An object's values as export flows see them. AuthoritativeNull() from a source is kept
+    in the metaverse only to stop lower-ranked sources from filling the attribute in; to an
+    export flow the attribute is simply not present, as in MIM, where the winning flow
+    deleted it. So `whenNull` decides what SharePoint gets (skip keeps its value, clear
+    removes it) and Coalesce() moves on to its next argument."""
+    values = mv.values
+    if CLEAR in values.values():
+        return {name: (None if value is CLEAR else value) for name, value in values.items()}
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Something that keeps a row or profile out of the plan, reported before apply."""

@@ -15,7 +15,7 @@ from maforge.connectors.spo import catalogue
 from .functions import text
 from maforge.connectors.spo.people import claims
 
-from .metaverse import Metaverse, MvObject, Problem, build_metaverse, join_key
+from .metaverse import Metaverse, MvObject, Problem, build_metaverse, flowing_values, join_key
 from .plan import Plan, ProfileChange, PropertyChange, property_change
 from .rulebook import ConnectorRules, RuleBook
 from .values import CLEAR, IGNORE, is_empty
@@ -65,7 +65,7 @@ def desired_value(connector: ConnectorRules, prop: str, value: Any) -> Any:
 
 def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) -> dict[str, Any]:
     """Managed property → desired value, or CLEAR; properties the flows leave alone are absent."""
-    computed = connector.export(mv.values, now)
+    computed = connector.export(flowing_values(mv), now)
     result: dict[str, Any] = {}
     multi_valued, when_null = connector.multi_valued, connector.when_null
     for prop in connector.managed:
@@ -267,7 +267,7 @@ def preview_user(book: RuleBook, metaverse: Metaverse, current: dict[str, Any] |
     if mv is None:
         return Preview(user, None, (), {}, (), "no source row gives this user; check the sources and their join rules")
     blocked, _problems, _warnings = property_problems(connector)
-    computed = connector.export(mv.values, now)
+    computed = connector.export(flowing_values(mv), now)
     flows = []
     for prop in connector.managed:
         have = normalise((current or {}).get(prop), prop in connector.multi_valued)
