@@ -147,6 +147,7 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
                 "key": source.key,
                 "project": source.project,
                 "ranks": {f.target: f.rank for f in source.flows if f.rank is not None},
+                "targets": [f.target for f in source.flows],
                 # Columns that hold several values in one cell: split before the flows run,
                 # as MIM's file connectors hand a multi-valued attribute to the sync engine.
                 "multi_columns": sorted(

@@ -300,3 +300,48 @@ def test_authoritative_null_is_an_absent_attribute_to_export_flows(tmp_path, mon
     changes = changes_of(plan_for(book, mv, {ADELE: {"Office": "Building 9", "CostCenter": "CC-1"}}), ADELE)
     assert changes["Office"] == ("clear", "Building 9", None)  # whenNull: clear
     assert changes["CostCenter"] == ("change", "CC-1", "none")  # not the marker: the next argument
+
+
+# --------------------------------------------------------------------------- 6. equal and manual precedence
+
+
+def _precedence(monkeypatch, attribute: str, how: str) -> None:
+    head = sync_engine.HEAD
+    for line in (f"        {attribute}:\n", f"        {attribute}: {{multiValued: true}}\n"):
+        if line in head:
+            extra = "{precedence: " + how + "}" if line.endswith(":\n") else "{multiValued: true, precedence: " + how + "}"
+            head = head.replace(line, f"        {attribute}: {extra}\n")
+    monkeypatch.setattr(sync_engine, "HEAD", head)
+
+
+@pytest.mark.parametrize("badge_first_in_file", [False, True])
+def test_equal_precedence_the_last_source_wins_and_lists_merge(tmp_path, monkeypatch, badge_first_in_file):
+    """TechNet wiki 5140 (Understanding Equal Precedence): with equal precedence the value
+    contributed last wins, and a multi-valued attribute gets the values of every source. In a
+    plan, "last" is the source listed last in the spec, whatever order the sources are read in."""
+    _precedence(monkeypatch, "office", "equal")
+    _precedence(monkeypatch, "skills", "equal")
+    hr = hr_source()
+    hr["attributes"]["office"] = {"from": "Office"}
+    badge = badge_source()
+    badge["attributes"] = {"office": {"from": "site"}, "skills": {"from": "extra"}}
+    sources = {"badge": badge, "hr": hr} if badge_first_in_file else {"hr": hr, "badge": badge}
+    files = {
+        "hr.csv": hr_csv("E1,adele@contoso.com,Adele,HQ,,,,SQL", "E2,alex@contoso.com,Alex,HQ,,,,"),
+        "badge.jsonl": jsonl({"badgeId": "B1", "emp": "E1", "site": "Building 9", "extra": ["Azure", "SQL"]}, {"badgeId": "B2", "emp": "E2", "site": ""}),
+    }
+    _book, mv = engine(tmp_path, sources, files)
+    adele, alex = mv.objects
+    assert adele.values["office"] == ("HQ" if badge_first_in_file else "Building 9")
+    assert sorted(adele.values["skills"]) == ["Azure", "SQL"]
+    assert alex.values["office"] == "HQ"  # an empty value is MIM's Null(): the other source's stays
+
+
+def test_manual_precedence_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    """MIM: with manual precedence a metaverse rules extension decides the value. maforge
+    cannot run that extension, so a plan refuses rather than guessing."""
+    from maforge.connectors.sync.plan import PlanError
+
+    _precedence(monkeypatch, "office", "manual")
+    with pytest.raises(PlanError, match=r"'office' of 'person' has manual precedence.*precedence: ranked"):
+        engine(tmp_path, {"hr": hr_source(), "badge": badge_source()}, {"hr.csv": hr_csv(), "badge.jsonl": ""})

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .functions import text
+from .plan import PlanError
 from .rulebook import RuleBook, SourceRules
 from .sources import rows
 from .values import CLEAR, IGNORE, is_empty
@@ -65,9 +66,10 @@ def join_key(value: Any) -> Any:
 
 
 class Metaverse:
-    def __init__(self, mv_object_type: str, multi_valued: frozenset[str], indexed: Iterable[str]):
+    def __init__(self, mv_object_type: str, multi_valued: frozenset[str], indexed: Iterable[str], equal: frozenset[str] = frozenset()):
         self.mv_object_type = mv_object_type
         self.multi_valued = multi_valued
+        self.equal = equal  # attributes of equal precedence: the last source with a value wins
         self.objects: list[MvObject] = []
         self.index: dict[str, dict[Any, list[MvObject]]] = {name: {} for name in indexed}
         self.problems: list[Problem] = []
@@ -105,11 +107,15 @@ class Metaverse:
         if not held_values and not held_ranks:
             self._first_contribution(target, values, ranks, fallback_rank)
             return
+        equal = self.equal
         for attribute, value in values.items():
             if value is IGNORE:
                 continue
             rank = ranks.get(attribute, fallback_rank)
             held = held_ranks.get(attribute)
+            if attribute in equal and held is not None:
+                self._contribute_equal(target, attribute, value, fallback_rank)
+                continue
             if held is None:  # the first source to speak for this attribute: nothing to weigh
                 held_values[attribute] = self._shape(attribute, value) if attribute in multi_valued else value  # _shape keeps other values as they are
                 held_ranks[attribute] = rank
@@ -124,6 +130,31 @@ class Metaverse:
             target.values[attribute] = self._shape(attribute, value)
             target.ranks[attribute] = rank
             self._reindex(target, attribute)
+
+    def _contribute_equal(self, target: MvObject, attribute: str, value: Any, position: int) -> None:
+        """Equal precedence (TechNet wiki 5140, "Understanding Equal Precedence"): the value
+        last contributed wins, and a multi-valued attribute takes the values of every source.
+        "Last" is the source's position in the file (held in ranks as the fallback rank), so
+        the result does not depend on the order sources happen to be read in."""
+        held_value = target.values.get(attribute)
+        if attribute in self.multi_valued:
+            if value is CLEAR or is_empty(value):
+                return
+            merged = list(held_value) if isinstance(held_value, list) else []
+            merged += [item for item in self._shape(attribute, value) if item not in merged]
+            self._unindex(target, attribute)
+            target.values[attribute] = merged
+            target.ranks[attribute] = max(position, target.ranks[attribute])
+            self._reindex(target, attribute)
+            return
+        if position < target.ranks[attribute] and not is_empty(held_value):
+            return  # a source later in the file already wrote a value
+        if value is not CLEAR and is_empty(value) and not is_empty(held_value):
+            return  # no value from this source: MIM's Null(), the other source's value stays
+        self._unindex(target, attribute)
+        target.values[attribute] = self._shape(attribute, value)
+        target.ranks[attribute] = position
+        self._reindex(target, attribute)
 
     def _first_contribution(self, target: MvObject, values: dict[str, Any], ranks: dict[str, int], fallback_rank: int) -> None:
         """contribute() for an object no source has spoken for yet (every projected row):
@@ -140,7 +171,7 @@ class Metaverse:
         target.values = kept
         target.ranks = dict.fromkeys(kept, fallback_rank)
         for attribute, rank in ranks.items():  # the few attributes the source ranks itself
-            if attribute in kept:
+            if attribute in kept and attribute not in self.equal:  # equal precedence: by position only
                 target.ranks[attribute] = rank
         for attribute in self.index:
             if attribute in kept:
@@ -200,7 +231,18 @@ def build_metaverse(
     indexed = set(connector.join_attributes)
     for source in book.sources:
         indexed |= set(source.config.get("join_attributes", []))
-    metaverse = Metaverse(mv_type, book.mv_multi_valued(mv_type), indexed)
+    precedence = book.mv_precedence(mv_type)
+    fed = {name for source in book.sources if source.config.get("mv_object_type") == mv_type for name in source.config.get("targets", ())}
+    manual = sorted(name for name in fed if precedence.get(name) == "manual")
+    if manual:
+        raise PlanError(
+            f"metaverse attribute{'s' if len(manual) > 1 else ''} {', '.join(repr(m) for m in manual)} of '{mv_type}' "
+            f"{'have' if len(manual) > 1 else 'has'} manual precedence: in MIM a metaverse rules extension decides the value, which maforge cannot run; "
+            "in the spec's metaverse section use `precedence: ranked` (with ranks) or `precedence: equal`, "
+            "or feed the attribute from one source only"
+        )
+    equal = frozenset(name for name, how in precedence.items() if how == "equal")
+    metaverse = Metaverse(mv_type, book.mv_multi_valued(mv_type), indexed, equal)
     ours = [(position, source) for position, source in enumerate(book.sources) if source.config.get("mv_object_type") == mv_type]
     ours.sort(key=lambda item: not item[1].project)  # stable: file order within each group
     waiting: list[tuple[_SourceRun, list[_Row]]] = []

@@ -94,6 +94,11 @@ class RuleBook:
         attributes = self.manifest.get("metaverse", {}).get(mv_object_type, {})
         return frozenset(name for name, info in attributes.items() if info.get("multi_valued"))
 
+    def mv_precedence(self, mv_object_type: str) -> dict[str, str]:
+        """Metaverse attribute → ranked | equal | manual (the spec's `precedence`)."""
+        attributes = self.manifest.get("metaverse", {}).get(mv_object_type, {})
+        return {name: str(info.get("precedence") or "ranked") for name, info in attributes.items()}
+
     @classmethod
     def from_parts(cls, manifest: dict[str, Any], module_source: str) -> RuleBook:
         if manifest.get("format") != RULES_FORMAT:
