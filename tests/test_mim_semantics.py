@@ -20,7 +20,7 @@ from maforge.connectors.sync.connectorfilter import compile_filter, condition_me
 from maforge.connectors.sync.rulebook import RuleBook
 
 import test_sync_engine as sync_engine
-from test_sync_engine import ADELE, badge_source, changes_of, engine, hr_csv, hr_source, jsonl, kinds, plan_for
+from test_sync_engine import ADELE, ALEX, MEGAN, badge_source, changes_of, engine, hr_csv, hr_source, jsonl, kinds, plan_for
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 GUEST_UPN = "chris.green_fabrikam.com#EXT#@contoso.onmicrosoft.com"
@@ -345,3 +345,33 @@ def test_manual_precedence_is_refused_with_what_to_do(tmp_path, monkeypatch):
     _precedence(monkeypatch, "office", "manual")
     with pytest.raises(PlanError, match=r"'office' of 'person' has manual precedence.*precedence: ranked"):
         engine(tmp_path, {"hr": hr_source(), "badge": badge_source()}, {"hr.csv": hr_csv(), "badge.jsonl": ""})
+
+
+# --------------------------------------------------------------------------- 3. the MA's own import flows and export precedence
+
+
+def test_an_export_flow_whose_value_this_ma_imported_or_outranks_is_not_run(tmp_path, monkeypatch):
+    """MIM (MapAttributesForExport, remarks, ms696513): an export flow runs only if it does not
+    overlap an import flow of this MA for the same metaverse attribute, or if the exported
+    value comes from a source with precedence at least equal to that import flow."""
+    head = sync_engine.HEAD.replace("projection: []\n", "projection: []\nimportFlows:\n  - objectType: user\n    mvObjectType: person\n    attributes:\n      costCenter: {from: CostCenter, rank: 2}\n")
+    head = head.replace("""      AboutMe:\n        expression: 'IIF([firstName] = "Skip", IgnoreThisFlow(), [aboutMe])'\n""", """      AboutMe:\n        expression: '"Cost centre " & [costCenter]'\n""")
+    monkeypatch.setattr(sync_engine, "HEAD", head)
+    hr = hr_source()
+    hr["attributes"]["costCenter"] = {"from": "CostCenter", "rank": 1}
+    badge = badge_source()
+    badge["attributes"] = {"costCenter": {"from": "cc", "rank": 3}}
+    files = {
+        "hr.csv": hr_csv("E1,adele@contoso.com,Adele,,,CC-1,,", "E2,alex@contoso.com,Alex,,,,,", "E3,megan@contoso.com,Megan,,,,,"),
+        "badge.jsonl": jsonl({"badgeId": "B3", "emp": "E3", "cc": "CC-7"}),
+    }
+    book, mv = engine(tmp_path, {"hr": hr, "badge": badge}, files)
+    plan = plan_for(book, mv, {ADELE: {"FirstName": "Adele", "CostCenter": "CC-9"}, ALEX: {"FirstName": "Alex", "CostCenter": "CC-9"}, MEGAN: {"FirstName": "Megan"}})
+    adele, alex, megan = (changes_of(plan, who) for who in (ADELE, ALEX, MEGAN))
+    # HR (rank 1) outranks the MA's import flow (rank 2): both exports run.
+    assert adele == {"CostCenter": ("change", "CC-9", "CC-1"), "AboutMe": ("set", "", "Cost centre CC-1")}
+    # HR has no value: the MA's own value holds the attribute, so nothing flows back out.
+    assert alex == {}
+    assert mv.objects[1].values["costCenter"] == "CC-9"
+    # The badge (rank 3) holds it: a source of lower precedence than the MA's import flow.
+    assert megan == {}

@@ -55,7 +55,7 @@ def test_full_then_delta_import_of_thousands_of_profiles(emulator_factory, tmp_p
         assert set(full.profiles) == expected
         on_disk = read_snapshot(state / SNAPSHOT_FILE, "contoso")
         assert on_disk.watermark and set(on_disk.profiles) == expected
-        assert sorted(on_disk.properties) == sorted(set(book.connector().managed) | {"AccountName"})
+        assert sorted(on_disk.properties) == sorted(set(book.connector().profile_properties) | {"AccountName"})
         sample = on_disk.values(account(emu, 1234))
         held = emu.state.profile(1234)
         assert sample["Department"] == held.get("Department", "")

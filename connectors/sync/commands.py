@@ -61,7 +61,7 @@ def run_import(book: RuleBook, session: SpoSession, state_dir: Path, *, delta: b
         if reason:
             notify(f"running a full import instead of --delta: {reason}")
             delta = False
-    return import_profiles(session, connector.managed, connector.multi_valued, state_dir / SNAPSHOT_FILE, delta=delta, progress=progress, select=select)
+    return import_profiles(session, connector.profile_properties, connector.multi_valued, state_dir / SNAPSHOT_FILE, delta=delta, progress=progress, select=select)
 
 
 def run_plan(
@@ -107,9 +107,9 @@ def _plan(book: RuleBook, sources_dir: Path, session: SpoSession | None, *, refr
                     profiles[str(values.get("AccountName") or account)] = values
         return make_plan(book, metaverse, profiles, tenant=session.connection.tenant, refreshed=True, now=now)
     snapshot = read_snapshot(state_dir / SNAPSHOT_FILE, tenant)
-    missing = sorted(set(connector.managed) - set(snapshot.properties))
+    missing = sorted(set(connector.profile_properties) - set(snapshot.properties))
     if missing:
-        raise PlanError(f"the snapshot in {state_dir} lacks {', '.join(missing)}: the spec manages more than was imported; run `maforge import` again")
+        raise PlanError(f"the snapshot in {state_dir} lacks {', '.join(missing)}: the spec reads more of each profile than was imported; run `maforge import` again")
     profiles = {entry["account"]: entry["values"] for entry in snapshot.profiles.values()}
     return make_plan(book, metaverse, profiles, tenant=snapshot.tenant, refreshed=False, now=now)
 

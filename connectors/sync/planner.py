@@ -15,7 +15,7 @@ from maforge.connectors.spo import catalogue
 from .functions import text
 from maforge.connectors.spo.people import claims
 
-from .metaverse import Metaverse, MvObject, Problem, build_metaverse, flowing_values, join_key
+from .metaverse import UNRANKED, Metaverse, MvObject, Problem, build_metaverse, flowing_values, join_key
 from .plan import Plan, ProfileChange, PropertyChange, property_change
 from .rulebook import ConnectorRules, RuleBook
 from .values import CLEAR, IGNORE, is_empty
@@ -171,6 +171,30 @@ def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Pro
     return joined, kept_out, problems
 
 
+def own_import(connector: ConnectorRules, metaverse: Metaverse, mv: MvObject, profile: dict[str, Any], account: str, now: dt.datetime, fallback_rank: int) -> list[str]:
+    """Run this MA's own import flows for a joined profile (its `importFlows`), and return the
+    export flows MIM would not run because of them.
+
+    MIM (MapAttributesForExport, remarks, ms696513): an export flow runs only if it does not
+    overlap an import flow of the same MA for the same metaverse attribute, or if the value
+    being exported comes from a source with precedence at least equal to that import flow.
+    So an export flow is declined when a metaverse attribute it reads is one this MA imports
+    and its value is this MA's own, or comes from a source of lower precedence than this MA's
+    import flow. For a flow reading several attributes, one such attribute declines it
+    (unverified: the documentation speaks of one source attribute)."""
+    assert connector.import_flows is not None
+    row = dict(profile)
+    row.setdefault(connector.anchor[0] if connector.anchor else "AccountName", account)
+    values = connector.import_flows(row, now)
+    ranks = connector.import_ranks or {}
+    metaverse.contribute(mv, values, ranks, fallback_rank)
+    held = mv.ranks
+    lower_or_own = {name for name in values if name in held and held[name] >= ranks.get(name, fallback_rank)}
+    if not lower_or_own:
+        return []
+    return [target for target, reads in (connector.reads or {}).items() if any(name in lower_or_own for name in reads)]
+
+
 def accounts_to_read(connector: ConnectorRules, metaverse: Metaverse) -> list[str]:
     """For a refresh: the accounts the metaverse objects name through the anchor join."""
     if connector.anchor_join is None:
@@ -197,6 +221,7 @@ def make_plan(
             blocked.add(prop)
             problems.append(Problem("protected", prop, "the spec protects this property (sharepoint.protect); its flow is not applied"))
     joined, kept_out, join_problems = join_profiles(connector, metaverse, profiles, now)
+    ma_rank = UNRANKED + len(book.sources)  # this MA's unranked import flows come after every source
     problems = list(metaverse.problems) + join_problems + problems
     for mv in metaverse.objects:
         account = joined.get(mv.number)
@@ -207,11 +232,14 @@ def make_plan(
             problems.append(Problem("profile-missing", mv.origins[0] if mv.origins else f"object {mv.number}", f"no SharePoint profile{' for ' + str(named) if named else ''}; SharePoint creates profiles itself, maforge only updates them"))
             continue
         try:
+            declined = own_import(connector, metaverse, mv, profiles[account], account, now, ma_rank) if connector.import_flows is not None else ()
             desired = desired_values(connector, mv, now)
         except (ValueError, TypeError) as error:
             problems.append(Problem("row-error", mv.origins[0], str(error)))
             continue
         for prop in blocked:
+            desired.pop(prop, None)
+        for prop in declined:
             desired.pop(prop, None)
         changes = compare(connector, profiles[account], desired)  # account is a key of profiles, as spelt there
         if changes:

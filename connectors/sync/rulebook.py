@@ -52,6 +52,10 @@ class ConnectorRules:
     filtered: Filter | None = None  # the declared connector filter: why an object is filtered, or None
     filter_scripted: bool = False  # the filter is in the rules extension: the plan cannot evaluate it
     ordered: frozenset[str] = frozenset()  # multi-valued properties whose value order matters
+    import_flows: FlowFunction | None = None  # this MA's own import flows (profile → metaverse values)
+    import_ranks: dict[str, int] | None = None  # their ranks, where the spec gives one
+    reads: dict[str, tuple[str, ...]] | None = None  # export target → the metaverse attributes its flow reads
+    profile_properties: tuple[str, ...] = ()  # what import and refresh read of a profile (managed ones and more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,10 @@ class RuleBook:
                 compile_filter(c.get("filter", [])),
                 any(a.get("scripted") for a in c.get("filter", [])),
                 frozenset(c.get("ordered", ())),
+                namespace[c["import"]] if c.get("import") else None,
+                {k: int(v) for k, v in (c.get("import_ranks") or {}).items()},
+                {k: tuple(v) for k, v in (c.get("reads") or {}).items()},
+                tuple(c.get("profile_properties") or c["managed"]),
             )
             for c in manifest.get("connectors", [])
         )
