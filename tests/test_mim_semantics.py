@@ -375,3 +375,125 @@ def test_an_export_flow_whose_value_this_ma_imported_or_outranks_is_not_run(tmp_
     assert mv.objects[1].values["costCenter"] == "CC-9"
     # The badge (rank 3) holds it: a source of lower precedence than the MA's import flow.
     assert megan == {}
+
+
+# --------------------------------------------------------------------------- 1. sticky joins, the join state, leavers
+
+
+def _hr_rows(hr: Path) -> list[dict[str, str]]:
+    with hr.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write_hr(hr: Path, rows: list[dict[str, str]]) -> None:
+    with hr.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _applied_sample(emulator, tmp_path: Path):
+    """The sample planned and applied once, so the join state holds its 25 joins."""
+    from maforge.connectors.sync.commands import run_apply
+    from maforge.connectors.sync.plan import save_plan
+
+    spec = _sample_copy(tmp_path)
+    book = RuleBook.from_spec(load_spec(spec)[0])
+    state = tmp_path / "state"
+    with open_session(book, _connection(emulator, tmp_path)) as session:
+        plan = run_plan(book, spec.parent, session, state_dir=state)
+        assert len([j for j in plan.joins if j["action"] == "join"]) == 25 and plan.state_serial == 0
+        save_plan(plan, tmp_path / "first.json")
+        assert run_apply(tmp_path / "first.json", session, state_dir=state).ok
+    return spec, book, state
+
+
+def test_a_joined_profile_stays_joined_when_the_value_the_join_rule_compared_changes(emulator, tmp_path):
+    """MIM: join and projection rules apply only to disconnectors; a connector stays joined
+    until it is disconnected (connector state, ms694717). When HR changes a UPN, MIM keeps the
+    join and exports the new values to the same profile."""
+    spec, book, state = _applied_sample(emulator, tmp_path)
+    rows = _hr_rows(spec.parent / "hr.csv")
+    adele = next(r for r in rows if r["UPN"].startswith("adele.vance@"))
+    old_account = "i:0#.f|membership|" + adele["UPN"]
+    adele["UPN"] = "adele.v@contoso.onmicrosoft.com"
+    adele["MobilePhone"] = "+1 425 555 0777"
+    _write_hr(spec.parent / "hr.csv", rows)
+    with open_session(book, _connection(emulator, tmp_path)) as session:
+        plan = run_plan(book, spec.parent, session, state_dir=state)
+    assert not [p for p in plan.problems if p["kind"] == "profile-missing"]
+    [profile] = [p for p in plan.profiles if p.account.casefold() == old_account.casefold()]
+    assert {c.property: c.after for c in profile.changes}["CellPhone"] == "+1 425 555 0777"
+    assert plan.state_serial == 1 and plan.joins == [] and plan.leavers == []
+
+
+def test_a_person_whose_rows_left_is_a_leaver_and_clear_flows_clear(emulator, tmp_path):
+    """MIM recalls the values a leaving connector contributed (deprovisioning, "recall
+    attributes"); the person stays while its profile is joined (the default object deletion
+    rule deletes it with its last connector), so export flows with Allow Nulls
+    (`whenNull: clear`) clear the profile and the others leave it."""
+    spec, book, state = _applied_sample(emulator, tmp_path)
+    rows = _hr_rows(spec.parent / "hr.csv")
+    leaving = next(r for r in rows if r["MobilePhone"] and r["ManagerUPN"] and r["CostCenter"])
+    _write_hr(spec.parent / "hr.csv", [r for r in rows if r is not leaving])
+    account = "i:0#.f|membership|" + leaving["UPN"]
+    with open_session(book, _connection(emulator, tmp_path)) as session:
+        plan = run_plan(book, spec.parent, session, state_dir=state)
+    [leaver] = plan.leavers
+    assert leaver["person"] == f"hr/{leaving['EmployeeId']}" and leaver["deleted"] and leaver["account"].casefold() == account.casefold()
+    [profile] = [p for p in plan.profiles if p.account.casefold() == account.casefold()]
+    assert {c.property: c.action for c in profile.changes} == {"CellPhone": "clear", "Manager": "clear", "CostCenter": "clear"}
+    from maforge.connectors.sync.planrender import render_text
+
+    assert f"  < hr/{leaving['EmployeeId']}: hr/{leaving['EmployeeId']} left; the profile" in render_text(plan)
+
+
+def test_a_plan_made_before_the_join_state_changed_is_refused_and_a_rerun_is_not(emulator, tmp_path):
+    from maforge.connectors.sync.applier import ApplyRefused
+    from maforge.connectors.sync.commands import run_apply
+    from maforge.connectors.sync.plan import save_plan
+
+    spec = _sample_copy(tmp_path)
+    book = RuleBook.from_spec(load_spec(spec)[0])
+    state = tmp_path / "state"
+    with open_session(book, _connection(emulator, tmp_path)) as session:
+        for name in ("a.json", "b.json"):
+            save_plan(run_plan(book, spec.parent, session, state_dir=state), tmp_path / name)
+        assert run_apply(tmp_path / "b.json", session, state_dir=state).ok
+        assert run_apply(tmp_path / "b.json", session, state_dir=state).ok  # the same plan again: it wrote the state itself
+        writes = len(emulator.state.writes)
+        with pytest.raises(ApplyRefused, match=r"join state .* has changed since this plan was made \(serial 0, now 1\)"):
+            run_apply(tmp_path / "a.json", session, state_dir=state)
+        assert len(emulator.state.writes) == writes
+
+
+def test_a_deleted_profile_disconnects_and_the_person_joins_by_the_rules_again(emulator, tmp_path):
+    from maforge.connectors.sync.links import read_links, write_links
+
+    spec, book, state = _applied_sample(emulator, tmp_path)
+    links = read_links(state, book.name, "contoso")
+    person = sorted(links.links)[0]
+    real = links.links[person].account
+    write_links(state, links.apply([{"action": "join", "person": person, "account": "i:0#.f|membership|gone@contoso.onmicrosoft.com", "rows": [person]}]))
+    with open_session(book, _connection(emulator, tmp_path)) as session:
+        plan = run_plan(book, spec.parent, session, state_dir=state)
+    assert {"action": "disconnect", "person": person, "account": "i:0#.f|membership|gone@contoso.onmicrosoft.com", "reason": "the profile no longer exists"} in plan.joins
+    [rejoined] = [j for j in plan.joins if j["action"] == "join"]
+    assert rejoined["person"] == person and rejoined["account"].casefold() == real.casefold() and rejoined["reason"] == "join rule 1"
+
+
+def test_state_list_show_and_rm(cli, emulator, tmp_path):
+    _spec, _book, state = _applied_sample(emulator, tmp_path)
+    listed = cli("state", "list", "--state", str(state))
+    assert listed.exit_code == 0 and "serial 1, 25 joined profiles" in listed.output
+    assert "hr/E1010  i:0#.f|membership|adele.vance@contoso.onmicrosoft.com" in listed.output
+    shown = cli("state", "show", "adele.vance@contoso.onmicrosoft.com", "--state", str(state))
+    assert shown.exit_code == 0 and "person:  hr/E1010" in shown.output and "rows:    hr/E1010" in shown.output
+    removed = cli("state", "rm", "hr/E1010", "--state", str(state))
+    assert removed.exit_code == 0 and "join state serial 2" in removed.output
+    assert "25 joined" not in cli("state", "list", "--state", str(state)).output
+    missing = cli("state", "rm", "hr/E9999", "--state", str(state))
+    assert missing.exit_code == 1 and "'hr/E9999' is not in the join state" in missing.output
+    assert (state / "links.json").stat().st_mode & 0o077 == 0
+    nothing = cli("state", "list", "--state", str(tmp_path / "nowhere"))
+    assert nothing.exit_code == 1 and "no join state here" in nothing.output

@@ -513,8 +513,8 @@ def test_a_saved_plan_is_json_dumps_of_to_json_byte_for_byte(tmp_path):
 def test_a_plan_of_another_format_is_refused(tmp_path):
     _book, _mv, plan = summary_plan(tmp_path)
     data = plan.to_json()
-    with pytest.raises(PlanError, match="plan format 2"):
-        Plan.from_json({**data, "format_version": 2})
+    with pytest.raises(PlanError, match="plan format 3"):
+        Plan.from_json({**data, "format_version": 3})
     without = {k: v for k, v in data.items() if k != "format_version"}
     with pytest.raises(PlanError, match="no format_version"):
         Plan.from_json(without)

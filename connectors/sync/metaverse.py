@@ -31,6 +31,8 @@ class MvObject:
     values: dict[str, Any] = field(default_factory=dict)
     ranks: dict[str, int] = field(default_factory=dict)
     origins: list[str] = field(default_factory=list)  # "source:row", for messages
+    rows: list[str] = field(default_factory=list)  # "source/key" of each row that made it (join state)
+    person: str | None = None  # "source/key" of the row that projected it: its name in the join state
 
 
 def flowing_values(mv: MvObject) -> dict[str, Any]:
@@ -286,6 +288,7 @@ class _Row:
     subject: str
     values: dict[str, Any]
     keys: list[list[tuple[str, Any]]]
+    row_id: str | None  # "source/key", when the source has a key column and the row a value
 
 
 def _read_source(metaverse: Metaverse, run: _SourceRun, base_dir: Path, now: dt.datetime, session: Any) -> list[_Row]:
@@ -306,7 +309,8 @@ def _read_source(metaverse: Metaverse, run: _SourceRun, base_dir: Path, now: dt.
         except (ValueError, TypeError, KeyError) as error:
             metaverse.problems.append(Problem("row-error", subject, str(error)))
             continue
-        placed = _Row(subject, values, keys)
+        key_value = row.get(key_column) if key_column else None
+        placed = _Row(subject, values, keys, f"{run.source.name}/{key_value}" if key_value not in (None, "") else None)
         if not _place(metaverse, run, placed):
             left.append(placed)
     return left
@@ -322,7 +326,7 @@ def _place(metaverse: Metaverse, run: _SourceRun, row: _Row) -> bool:
     if found:
         target = found[0]
     elif run.source.project:
-        target = MvObject(len(metaverse.objects))
+        target = MvObject(len(metaverse.objects), person=row.row_id)
         metaverse.objects.append(target)
     else:
         return False
@@ -331,5 +335,7 @@ def _place(metaverse: Metaverse, run: _SourceRun, row: _Row) -> bool:
         return True
     run.joined.add(target.number)
     target.origins.append(row.subject)
+    if row.row_id is not None:
+        target.rows.append(row.row_id)
     metaverse.contribute(target, row.values, run.ranks, run.fallback_rank)
     return True

@@ -17,6 +17,7 @@ from maforge.connectors.spo.people import claims
 
 from .metaverse import UNRANKED, Metaverse, MvObject, Problem, build_metaverse, flowing_values, join_key
 from .plan import Plan, ProfileChange, PropertyChange, property_change
+from .links import LinkState
 from .rulebook import ConnectorRules, RuleBook
 from .values import CLEAR, IGNORE, is_empty
 
@@ -129,28 +130,81 @@ def property_problems(connector: ConnectorRules) -> tuple[set[str], list[Problem
     return blocked, problems, warnings
 
 
-def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Profiles, now: dt.datetime) -> tuple[dict[int, str], set[int], list[Problem]]:
-    """MV object number → the account of the one profile that joins it; the objects whose
-    profile is a filtered disconnector; the problems.
+@dataclass(slots=True)
+class Joins:
+    """What joining found: MV object number → joined profile account, the objects whose
+    profile the connector filter keeps out, problems, and the changes to the join state."""
+
+    joined: dict[int, str]
+    kept_out: set[int]
+    problems: list[Problem]
+    changes: list[dict[str, Any]]  # plan.joins: join | disconnect, per person
+    leavers: list[dict[str, Any]]  # plan.leavers: source rows that left a joined person
+
+
+def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Profiles, now: dt.datetime, links: LinkState | None = None) -> Joins:
+    """Join profiles to metaverse objects as MIM does.
+
+    Joins are sticky: "join and projection rules apply only to disconnectors" (connector
+    state, ms694717). A person linked to a profile in the join state (links.py) stays joined
+    to it, whatever the join rules would say now, until the profile is deleted or meets the
+    connector filter (a disconnection). Only the profiles and persons left over are joined by
+    the join rules, and each such join is a new link.
 
     A profile that meets the connector filter is a filtered disconnector: MIM neither joins
     nor projects it ("If the object meets connector filter rules criteria, the object will
-    then become a filtered disconnector", jj590228). When a source object would have joined
-    it, the plan says so (`connector-filtered`) instead of planning its changes."""
-    joined: dict[int, str] = {}
-    kept_out: set[int] = set()
-    problems: list[Problem] = []
+    then become a filtered disconnector", jj590228), and a joined one is disconnected
+    (`connector-filtered-leave-mv`, ms696531).
+
+    A person whose projecting source row has gone stays in the metaverse while its profile is
+    joined (MIM's default object deletion rule deletes it with its last connector) with the
+    leaving rows' values recalled: a leaver. Flows with `whenNull: clear` then clear."""
+    joins = Joins({}, set(), [], [], [])
     anchor = connector.anchor[0] if connector.anchor else "AccountName"
     filtered = connector.filtered
-    for account, values in profiles.items():
-        row = dict(values)
+
+    def row_of(account: str) -> dict[str, Any]:
+        row = dict(profiles[account])
         row.setdefault(anchor, account)
-        found, _rule = metaverse.find(connector.join(row, now))
+        return row
+
+    taken: set[str] = set()
+    if links is not None and links.links:
+        spelt = {account.casefold(): account for account in profiles}
+        persons = {mv.person: mv for mv in metaverse.objects if mv.person is not None}
+        for person, link in links.links.items():
+            account = spelt.get(link.account.casefold())
+            if account is None:
+                joins.changes.append({"action": "disconnect", "person": person, "account": link.account, "reason": "the profile no longer exists"})
+                continue
+            reason = filtered(row_of(account)) if filtered is not None else None
+            if reason is not None:
+                joins.changes.append({"action": "disconnect", "person": person, "account": account, "reason": f"the profile now meets the connector filter ({reason})"})
+                taken.add(account.casefold())
+                if person in persons:
+                    joins.kept_out.add(persons[person].number)
+                continue
+            mv = persons.get(person)
+            if mv is None:  # every row that made the person has left: recalled, still joined
+                mv = MvObject(len(metaverse.objects), origins=[f"{person} (no longer in the sources)"], person=person)
+                metaverse.objects.append(mv)
+            left = [row for row in link.rows if row not in mv.rows]
+            if left:
+                joins.leavers.append({"person": person, "account": account, "rows": left, "deleted": not mv.rows})
+            if tuple(mv.rows) != link.rows and mv.rows:
+                joins.changes.append({"action": "join", "person": person, "account": account, "rows": list(mv.rows), "reason": "its source rows changed"})
+            joins.joined[mv.number] = account
+            taken.add(account.casefold())
+    for account in profiles:
+        if account.casefold() in taken:
+            continue
+        row = row_of(account)
+        found, rule = metaverse.find(connector.join(row, now))
         reason = filtered(row) if filtered is not None else None
         if reason is not None:
             for mv in found:
-                kept_out.add(mv.number)
-                problems.append(
+                joins.kept_out.add(mv.number)
+                joins.problems.append(
                     Problem(
                         "connector-filtered",
                         mv.origins[0] if mv.origins else account,
@@ -159,16 +213,22 @@ def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Pro
                 )
             continue
         if len(found) > 1:
-            problems.append(Problem("ambiguous-join", account, f"the profile matches {len(found)} source objects: {', '.join(o.origins[0] for o in found[:3])}"))
+            joins.problems.append(Problem("ambiguous-join", account, f"the profile matches {len(found)} source objects: {', '.join(o.origins[0] for o in found[:3])}"))
             continue
         if not found:
             continue  # a profile the sources do not speak for: left alone
-        number = found[0].number
-        if number in joined:
-            problems.append(Problem("ambiguous-profile", found[0].origins[0], f"joins two profiles: {joined[number]} and {account}"))
+        mv = found[0]
+        if mv.number in joins.joined:
+            held = joins.joined[mv.number]
+            if links is not None and mv.person is not None and mv.person in links.links:
+                joins.problems.append(Problem("already-joined", account, f"the join rule finds {mv.origins[0]}, which stays joined to {held} (joins are sticky; `maforge state rm {mv.person}` joins it again by the rules)"))
+            else:
+                joins.problems.append(Problem("ambiguous-profile", mv.origins[0], f"joins two profiles: {held} and {account}"))
             continue
-        joined[number] = account
-    return joined, kept_out, problems
+        joins.joined[mv.number] = account
+        if mv.person is not None and links is not None:
+            joins.changes.append({"action": "join", "person": mv.person, "account": account, "rows": list(mv.rows), "reason": f"join rule {rule}"})
+    return joins
 
 
 def own_import(connector: ConnectorRules, metaverse: Metaverse, mv: MvObject, profile: dict[str, Any], account: str, now: dt.datetime, fallback_rank: int) -> list[str]:
@@ -195,11 +255,16 @@ def own_import(connector: ConnectorRules, metaverse: Metaverse, mv: MvObject, pr
     return [target for target, reads in (connector.reads or {}).items() if any(name in lower_or_own for name in reads)]
 
 
-def accounts_to_read(connector: ConnectorRules, metaverse: Metaverse) -> list[str]:
-    """For a refresh: the accounts the metaverse objects name through the anchor join."""
+def accounts_to_read(connector: ConnectorRules, metaverse: Metaverse, links: LinkState | None = None) -> list[str]:
+    """For a refresh: the accounts the metaverse objects name through the anchor join, and
+    the profiles the join state links (a joined profile stays joined when its name changes)."""
     if connector.anchor_join is None:
         return []
-    return [str(o.values[connector.anchor_join]) for o in metaverse.objects if isinstance(o.values.get(connector.anchor_join), str) and o.values[connector.anchor_join]]
+    named = [str(o.values[connector.anchor_join]) for o in metaverse.objects if isinstance(o.values.get(connector.anchor_join), str) and o.values[connector.anchor_join]]
+    if links is not None and links.links:
+        seen = {account.casefold() for account in named}
+        named += [link.account for link in links.links.values() if link.account.casefold() not in seen]
+    return named
 
 
 def make_plan(
@@ -210,7 +275,10 @@ def make_plan(
     tenant: str,
     refreshed: bool,
     now: dt.datetime,
+    links: LinkState | None = None,
 ) -> Plan:
+    """The plan for ``profiles``; with ``links`` (the join state), joins are sticky and the
+    plan carries the join changes and leavers an apply records."""
     connector = book.connector()
     plan = Plan(book.name, tenant, book.spec_hash, __version__, now.isoformat().replace("+00:00", "Z"), refreshed, multi_valued=sorted(connector.multi_valued), protected=sorted(book.protect), ordered=sorted(connector.ordered))
     blocked, problems, warnings = property_problems(connector)
@@ -220,9 +288,14 @@ def make_plan(
         if prop in connector.managed:
             blocked.add(prop)
             problems.append(Problem("protected", prop, "the spec protects this property (sharepoint.protect); its flow is not applied"))
-    joined, kept_out, join_problems = join_profiles(connector, metaverse, profiles, now)
+    joins = join_profiles(connector, metaverse, profiles, now, links)
+    joined, kept_out = joins.joined, joins.kept_out
+    if links is not None:
+        plan.state_serial = links.serial
+        plan.joins = joins.changes
+        plan.leavers = joins.leavers
     ma_rank = UNRANKED + len(book.sources)  # this MA's unranked import flows come after every source
-    problems = list(metaverse.problems) + join_problems + problems
+    problems = list(metaverse.problems) + joins.problems + problems
     for mv in metaverse.objects:
         account = joined.get(mv.number)
         if account is None and mv.number in kept_out:
