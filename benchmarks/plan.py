@@ -8,6 +8,7 @@ Measured, each in a process of its own so peak memory is its own, and repeated s
 - how both grow for ten times the rows: at most 11× (linear, with room for the noise of a
   shared machine); more means something costs more per row as the plan grows (issue 15:
   full collections of the cyclic garbage collector, 12.6× in the 2026-11-26 run);
+- all with the join state of a connector in use (every person joined at an earlier apply);
 - the whole command as people run it, `maforge plan --refresh=false --out plan.json` (start-up,
   the plan saved, the text shown): 100,000 rows within 10 s and 1 GB."""
 
@@ -49,8 +50,10 @@ def _write_inputs(folder: Path, rows: int) -> None:
     header = (ROOT / "samples" / "hr.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     (folder / "spo.yaml").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     managed = ["AccountName", "FirstName", "LastName", "PreferredName", "WorkEmail", "Department", "SPS-JobTitle", "Office", "WorkPhone", "CellPhone", "Manager", "AboutMe", "SPS-Skills", "SPS-PastProjects", "SPS-Responsibility", "CostCenter", "ProfileSource"]
+    managed += ["msOnline-ObjectId", "UserProfile_GUID"]  # what the MA's own import flows read
     state = folder / "state"
     state.mkdir()
+    links: dict[str, dict[str, object]] = {}
     with open(folder / "hr.csv", "w", encoding="utf-8", newline="") as source, open(state / "snapshot.jsonl", "w", encoding="utf-8") as snapshot:
         writer = csv.DictWriter(source, header)
         writer.writeheader()
@@ -62,6 +65,13 @@ def _write_inputs(folder: Path, rows: int) -> None:
             values = {p: "" for p in managed}
             values.update({"AccountName": account, "FirstName": f"Given{i}", "LastName": f"Family{i}", "Department": ["Sales", "IT", "Finance"][(i + (i % 4 == 0)) % 3], "SPS-JobTitle": "Engineer", "Office": "HQ", "SPS-Skills": ["Python"], "SPS-PastProjects": [], "SPS-Responsibility": []})
             snapshot.write(json.dumps({"account": account, "upn": upn, "id": None, "values": values}) + "\n")
+            links[f"hr/E{i:06d}"] = {"account": account, "rows": [f"hr/E{i:06d}"]}
+    # The join state of a connector in use: every person joined at an earlier apply, so the
+    # plan takes the sticky path (links.py) as it does from the second run on.
+    (state / "links.json").write_text(
+        json.dumps({"format": "maforge-links", "version": 1, "serial": 1, "connector": "SPO User Profiles", "tenant": "contoso", "updated": "2026-01-01T00:00:00Z", "plan": None, "links": links}),
+        encoding="utf-8",
+    )
 
 
 def _engine(folder: Path) -> dict:

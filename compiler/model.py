@@ -389,6 +389,7 @@ class ExportFlow:
     mapping: ValueMapping
     when_null: WhenNull
     loc: Loc
+    ordered: bool = False  # a multi-valued target whose value order matters (maforge only; MIM sees sets)
 
 
 @dataclass(frozen=True, slots=True)

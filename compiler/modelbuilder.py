@@ -456,7 +456,8 @@ class _Builder:
         for target, spec in data.items():
             child = pointer_join(pointer, target)
             when_null = WhenNull(spec.get("whenNull", schema_default("exportFlow", "whenNull")))
-            flows.append(ExportFlow(target, self.mapping(spec, child), when_null, self.loc(child, key=True)))
+            ordered = bool(spec.get("ordered", schema_default("exportFlow", "ordered")))
+            flows.append(ExportFlow(target, self.mapping(spec, child), when_null, self.loc(child, key=True), ordered))
         return tuple(flows)
 
     def sources(self, data: dict[str, Any] | None) -> tuple[Source, ...]:

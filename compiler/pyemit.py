@@ -147,6 +147,7 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
                 "key": source.key,
                 "project": source.project,
                 "ranks": {f.target: f.rank for f in source.flows if f.rank is not None},
+                "targets": [f.target for f in source.flows],
                 # Columns that hold several values in one cell: split before the flows run,
                 # as MIM's file connectors hand a multi-valued attribute to the sync engine.
                 "multi_columns": sorted(
@@ -168,6 +169,10 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
         export_fn = _identifier("export", flow_set.cs_object_type, flow_set.mv_object_type)
         _join_function(join_fn, [rule.criteria for rule in rules], f"Join keys of one {flow_set.cs_object_type!r} object, per join rule.", lines, unsupported)
         _flow_function(export_fn, flow_set.flows, f"Values the MA exports to one {flow_set.cs_object_type!r} object.", lines, unsupported)
+        import_flows = tuple(f for s in spec.import_flows if s.cs_object_type == flow_set.cs_object_type and s.mv_object_type == flow_set.mv_object_type for f in s.flows)
+        import_fn = _identifier("import", flow_set.cs_object_type, flow_set.mv_object_type) if import_flows else None
+        if import_fn is not None:
+            _flow_function(import_fn, import_flows, f"Metaverse values the MA's own import flows take from one {flow_set.cs_object_type!r} object.", lines, unsupported)
         object_type = spec.object_type(flow_set.cs_object_type)
         connectors.append(
             {
@@ -178,9 +183,34 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
                 "when_null": {f.target: f.when_null.value for f in flow_set.flows},
                 "managed": [f.target for f in flow_set.flows],
                 "flows": {f.target: describe_mapping(f.mapping) for f in flow_set.flows},
+                # The metaverse attributes each export flow reads: MIM does not run an export
+                # flow whose source value this MA itself contributed (planner.py says more).
+                "reads": {f.target: list(f.mapping.source_attributes()) for f in flow_set.flows},
+                # This MA's own import flows into the metaverse, with their ranks.
+                "import": import_fn,
+                # What an import or refresh must read of each profile: the managed properties,
+                # and what the connector filter, the join rules and the import flows look at.
+                "profile_properties": sorted(
+                    {f.target for f in flow_set.flows}
+                    | {c.attribute for a in spec.connector_filter if a.cs_object_type == flow_set.cs_object_type for c in a.conditions}
+                    | {name for rule in rules for c in rule.criteria for name in c.mapping.source_attributes()}
+                    | {name for f in import_flows for name in f.mapping.source_attributes()}
+                ),
+                "import_ranks": {f.target: f.rank for f in import_flows if f.rank is not None},
                 "multi_valued": [a.name for a in object_type.attributes if a.multi_valued] if object_type else [],
+                "ordered": [f.target for f in flow_set.flows if f.ordered],
                 "anchor": list(object_type.anchor) if object_type else [],
                 "join_attributes": sorted({c.mv_attribute for rule in rules for c in rule.criteria}),
+                # The connector filter: a profile that meets it is a filtered disconnector,
+                # never joined (connectors/sync/connectorfilter.py says how it is evaluated).
+                "filter": [
+                    {
+                        "scripted": alternative.scripted,
+                        "conditions": [{"attribute": c.attribute, "operator": c.operator, "value": c.value} for c in alternative.conditions],
+                    }
+                    for alternative in spec.connector_filter
+                    if alternative.cs_object_type == flow_set.cs_object_type
+                ],
                 # The metaverse attribute a profile's anchor joins to directly: lets a refresh
                 # read exactly the profiles the sources name instead of the whole tenant.
                 "anchor_join": next(

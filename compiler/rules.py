@@ -620,6 +620,44 @@ def value_shapes(ctx: RuleContext) -> Iterator[Diagnostic]:
             )
 
 
+@rule("MF246", "a plain join rule joins on a single-valued attribute")
+def single_valued_joins(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """MIM refuses a multi-valued attribute in a declared join rule
+    (`join-object-id-must-be-single-valued`); a rules extension's MapAttributesForJoin may
+    return several values instead, any of which may match: maforge's expression mapping."""
+    for join in ctx.spec.join:
+        object_type = ctx.spec.object_type(join.cs_object_type)
+        if object_type is None:
+            continue
+        for criterion in join.criteria:
+            if criterion.mapping.kind is not MappingKind.DIRECT:
+                continue
+            source = object_type.attribute(criterion.mapping.source or "")
+            if source is not None and source.multi_valued:
+                yield ctx.error(
+                    "MF246",
+                    f"join rule maps multi-valued '{source.name}' directly: MIM refuses a multi-valued attribute in a plain join rule; "
+                    f"use an expression (for example `expression: '[{source.name}]'`, whose values are tried as \"any of these\")",
+                    criterion.loc,
+                )
+
+
+@rule("MF245", "only a multi-valued property's flow can be ordered")
+def ordered_flows(ctx: RuleContext) -> Iterator[Diagnostic]:
+    for flow_set in ctx.spec.export_flows:
+        object_type = ctx.spec.object_type(flow_set.cs_object_type)
+        if object_type is None:
+            continue
+        for flow in flow_set.flows:
+            target = object_type.attribute(flow.target)
+            if flow.ordered and target is not None and not target.multi_valued:
+                yield ctx.error(
+                    "MF245",
+                    f"'{flow.target}' is single-valued: `ordered` is for multi-valued properties, whose values otherwise compare as sets; remove it",
+                    ctx.member(flow.loc, "ordered"),
+                )
+
+
 @rule("MF243", "direct flows connect attributes of the same data type")
 def value_types(ctx: RuleContext) -> Iterator[Diagnostic]:
     for source, target, loc in _direct_pairs(ctx):

@@ -811,6 +811,86 @@ def preview(
         raise typer.Exit(1)
 
 
+state_app = typer.Typer(
+    help=(
+        "The join state: which SharePoint profile each person is joined to (as `terraform state`).\n\n"
+        "Joins are sticky, as in MIM: once joined, a profile stays joined to its person until it is "
+        "disconnected. `maforge apply` records the joins of the plan it applies in the state folder "
+        "(.maforge/links.json); these commands show and remove them.\n\n"
+        "Examples:\n\n"
+        "$ maforge state list\n\n"
+        "$ maforge state show adele.vance@contoso.onmicrosoft.com\n\n"
+        "$ maforge state rm hr/E1010"
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(state_app, name="state")
+StateDirOption = Annotated[Path, typer.Option("--state", help="The state folder that holds links.json.", metavar="DIR")]
+
+
+def _join_state(state: Path, command: str):
+    from maforge.connectors.sync.links import LinkStateError, read_links
+
+    try:
+        return read_links(state, None, None)
+    except LinkStateError as error:
+        typer.echo(f"maforge state {command}: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@state_app.command("list")
+def state_list(state: StateDirOption = Path(".maforge")) -> None:
+    """Every link: the person (the source row that projected it) and its profile."""
+    links = _join_state(state, "list")
+    typer.echo(f"join state of {links.connector} on tenant {links.tenant}: serial {links.serial}, {len(links.links):,} joined profiles")
+    for person, link in sorted(links.links.items()):
+        typer.echo(f"{person}  {link.account}")
+
+
+@state_app.command("show")
+def state_show(
+    who: Annotated[str, typer.Argument(help="A person (source/key, as `state list` shows it), or a profile's UPN or claims login.", metavar="PERSON|UPN")],
+    state: StateDirOption = Path(".maforge"),
+) -> None:
+    """One link: the person, its profile and the source rows that made it at the last apply."""
+    from maforge.connectors.sync.links import find_links
+
+    links = _join_state(state, "show")
+    found = find_links(links, who)
+    if not found:
+        typer.echo(f"maforge state show: {who!r} is not in the join state in {state}; `maforge state list` shows who is", err=True)
+        raise typer.Exit(1)
+    for person in found:
+        link = links.links[person]
+        typer.echo(f"person:  {person}\nprofile: {link.account}\nrows:    {', '.join(link.rows)}")
+
+
+@state_app.command("rm")
+def state_rm(
+    who: Annotated[list[str], typer.Argument(help="People (source/key) or profiles (UPN or claims login) to remove.", metavar="PERSON|UPN...")],
+    state: StateDirOption = Path(".maforge"),
+) -> None:
+    """Remove links: the next plan joins these people again by the join rules.
+
+    Nothing is written to SharePoint. A plan made before this is refused by apply as stale.
+    """
+    from maforge.connectors.sync.links import find_links, write_links
+
+    links = _join_state(state, "rm")
+    people: list[str] = []
+    for wanted in who:
+        found = find_links(links, wanted)
+        if not found:
+            typer.echo(f"maforge state rm: {wanted!r} is not in the join state in {state}; nothing was removed (`maforge state list` shows who is)", err=True)
+            raise typer.Exit(1)
+        people += [p for p in found if p not in people]
+    after = links.apply([{"action": "disconnect", "person": person} for person in people], "maforge state rm")
+    write_links(state, after)
+    for person in people:
+        typer.echo(f"removed {person}  {links.links[person].account}")
+    typer.echo(f"join state serial {after.serial}: the next plan joins {'them' if len(people) > 1 else 'it'} by the join rules")
+
+
 @app.command("schema-docs")
 def schema_docs(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the reference here instead of printing it.", metavar="FILE")] = None,

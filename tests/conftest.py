@@ -8,6 +8,15 @@ from typer.testing import CliRunner
 from maforge.cli import app
 
 
+@pytest.fixture(autouse=True)
+def _in_a_folder_of_its_own(tmp_path, monkeypatch):
+    """Every test runs in its own working folder: the commands' default state folder
+    (`.maforge/`: snapshot, join state) is relative to it, and must never be the checkout's."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+
 @pytest.fixture
 def cli():
     """Run the maforge command line in-process: cli("validate", "x.yaml") → Result."""

@@ -55,7 +55,7 @@ def test_full_then_delta_import_of_thousands_of_profiles(emulator_factory, tmp_p
         assert set(full.profiles) == expected
         on_disk = read_snapshot(state / SNAPSHOT_FILE, "contoso")
         assert on_disk.watermark and set(on_disk.profiles) == expected
-        assert sorted(on_disk.properties) == sorted(set(book.connector().managed) | {"AccountName"})
+        assert sorted(on_disk.properties) == sorted(set(book.connector().profile_properties) | {"AccountName"})
         sample = on_disk.values(account(emu, 1234))
         held = emu.state.profile(1234)
         assert sample["Department"] == held.get("Department", "")
@@ -226,7 +226,7 @@ def test_cli_plan_exit_codes_and_json(cli, emulator, tmp_path):
     result = cli("plan", str(SAMPLE), "-c", connection, "--detailed-exitcode", "--format", "json", "--out", str(out))
     assert result.exit_code == 2
     shown = json.loads(result.stdout)
-    assert shown["format_version"] == 1 and shown["summary"] == json.loads(out.read_text(encoding="utf-8"))["summary"]
+    assert shown["format_version"] == 2 and shown["summary"] == json.loads(out.read_text(encoding="utf-8"))["summary"]
     assert cli("plan", str(SAMPLE), "-c", connection, "--expect-no-changes").exit_code == 1
     assert cli("plan", str(SAMPLE), "-c", connection).exit_code == 0
     applied = cli("apply", str(out), "-c", connection)

@@ -63,7 +63,7 @@ _CATALOGUE = (
     Function("Trim", 1, 1, "Trim(value)", "value without leading and trailing white space.", 'Trim([department])', '"Sales" for "  Sales "'),
     Function("ToLower", 1, 1, "ToLower(value)", "value in lower case.", 'ToLower([mail])', '"adele.vance@contoso.com"'),
     Function("ToUpper", 1, 1, "ToUpper(value)", "value in upper case.", 'ToUpper([country])', '"NO" for "no"'),
-    Function("PCase", 1, 1, "PCase(value)", "Each word with an upper-case first letter and the rest lower case.",
+    Function("PCase", 1, 1, "PCase(value)", "MIM's ProperCase: each space-separated word with an upper-case first letter and the rest lower case.",
              'PCase([lastName])', '"Van Der Berg" for "VAN DER BERG"'),
     Function("NormalizeDiacritics", 1, 1, "NormalizeDiacritics(value)", "value with accents removed (é → e, Å → A, ø → o).",
              'NormalizeDiacritics([lastName])', '"Angstrom" for "Ångström"'),

@@ -44,7 +44,7 @@ from maforge.connectors.spo.people import PeopleClient, Write
 from maforge.connectors.spo.session import SpoError, SpoSession, ThrottledTooLong
 
 from .plan import Plan, PlanError, ProfileChange, PropertyChange
-from .planner import normalise
+from .planner import normalise, same_values
 from .progress import Progress
 from .signin import rights_hint
 
@@ -223,6 +223,7 @@ def apply_plan(
         raise ValueError(f"check_prior must be always, auto or never, not {check_prior!r}")
     check_guards(plan, tenant=session.connection.tenant, max_changes=max_changes, protected=(*protected, *plan.protected), spec_hash=spec_hash)
     multi = set(plan.multi_valued)
+    ordered = set(plan.ordered)
     people = PeopleClient(session, multi)
     journal = Journal(journal_path, plan)
     result = ApplyResult()
@@ -360,10 +361,10 @@ def apply_plan(
                 elif values is None:
                     outcome["status"] = "missing"
                     counts.missing += 1
-                elif (profile.account.lower(), change.property) in journal.done or normalise(values.get(change.property), is_multi) == normalise(change.after, is_multi):
+                elif (profile.account.lower(), change.property) in journal.done or same_values(values.get(change.property), change.after, is_multi, change.property in ordered):
                     outcome["status"] = "already-applied"
                     counts.already += 1
-                elif normalise(values.get(change.property), is_multi) != normalise(change.before, is_multi) and not replan_stale:
+                elif not same_values(values.get(change.property), change.before, is_multi, change.property in ordered) and not replan_stale:
                     outcome["status"] = "stale"
                     outcome["now"] = normalise(values.get(change.property), is_multi)
                     counts.stale += 1
@@ -371,7 +372,7 @@ def apply_plan(
                     writes.append((profile, change, Write(profile.account, change.property, _write_value(change, is_multi)), outcome))
                     outcome["status"] = "pending"
                     held = normalise(values.get(change.property), is_multi)
-                    if held != normalise(change.before, is_multi):
+                    if not same_values(held, change.before, is_multi, change.property in ordered):
                         outcome["replanned_from"] = held  # --refresh: the newer value is overwritten knowingly
                 outcomes[profile.account].append(outcome)
         with lock:

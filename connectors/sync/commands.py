@@ -13,6 +13,7 @@ from maforge.connectors.spo.session import RetryPolicy, SpoSession
 from .applier import ApplyRefused, ApplyResult, apply_plan
 from .delta import full_import_reason, tracked_properties
 from .gcpause import collector_paused
+from .links import LinkState, read_links, write_links
 from .metaverse import build_metaverse
 from .plan import Plan, PlanError, load_plan
 from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, preview_user
@@ -61,7 +62,7 @@ def run_import(book: RuleBook, session: SpoSession, state_dir: Path, *, delta: b
         if reason:
             notify(f"running a full import instead of --delta: {reason}")
             delta = False
-    return import_profiles(session, connector.managed, connector.multi_valued, state_dir / SNAPSHOT_FILE, delta=delta, progress=progress, select=select)
+    return import_profiles(session, connector.profile_properties, connector.multi_valued, state_dir / SNAPSHOT_FILE, delta=delta, progress=progress, select=select)
 
 
 def run_plan(
@@ -97,7 +98,8 @@ def _plan(book: RuleBook, sources_dir: Path, session: SpoSession | None, *, refr
             raise PlanError("planning with a refresh reads SharePoint: give --connection, or plan with --refresh=false against an import")
         if connector.anchor_join is None:
             raise PlanError("the connector joins profiles on something other than their anchor, so a refresh cannot know which profiles to read; run `maforge import` and plan with --refresh=false")
-        accounts = accounts_to_read(connector, metaverse)
+        links = read_links(state_dir, book.name, session.connection.tenant)
+        accounts = accounts_to_read(connector, metaverse, links)
         people = PeopleClient(session, connector.multi_valued)
         chunks = [accounts[i : i + READ_CHUNK] for i in range(0, len(accounts), READ_CHUNK)]
         profiles: dict[str, dict] = {}
@@ -105,13 +107,14 @@ def _plan(book: RuleBook, sources_dir: Path, session: SpoSession | None, *, refr
             for account, values in zip(chunk, found):
                 if values is not None:
                     profiles[str(values.get("AccountName") or account)] = values
-        return make_plan(book, metaverse, profiles, tenant=session.connection.tenant, refreshed=True, now=now)
+        return make_plan(book, metaverse, profiles, tenant=session.connection.tenant, refreshed=True, now=now, links=links)
     snapshot = read_snapshot(state_dir / SNAPSHOT_FILE, tenant)
-    missing = sorted(set(connector.managed) - set(snapshot.properties))
+    missing = sorted(set(connector.profile_properties) - set(snapshot.properties))
     if missing:
-        raise PlanError(f"the snapshot in {state_dir} lacks {', '.join(missing)}: the spec manages more than was imported; run `maforge import` again")
+        raise PlanError(f"the snapshot in {state_dir} lacks {', '.join(missing)}: the spec reads more of each profile than was imported; run `maforge import` again")
     profiles = {entry["account"]: entry["values"] for entry in snapshot.profiles.values()}
-    return make_plan(book, metaverse, profiles, tenant=snapshot.tenant, refreshed=False, now=now)
+    links = read_links(state_dir, book.name, snapshot.tenant)
+    return make_plan(book, metaverse, profiles, tenant=snapshot.tenant, refreshed=False, now=now, links=links)
 
 
 def plan_exit_code(plan: Plan, detailed: bool, expect_no_changes: bool) -> int:
@@ -140,6 +143,7 @@ def run_apply(
     """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default;
     an import snapshot in ``state_dir`` is updated with what was written."""
     plan = load_plan(plan_path)
+    links = _links_for(plan, plan_path, state_dir)
     try:
         result = apply_plan(
             plan,
@@ -155,9 +159,27 @@ def run_apply(
         )
     except ApplyRefused as refused:  # name the plan a guard refused, as every plan error does
         raise ApplyRefused(f"{plan_path}: {refused}") from None
+    if links is not None and plan.joins and links.plan != plan.plan_id:
+        # the joins are MIM's sync, not the export: they hold whatever became of the writes
+        write_links(state_dir, links.apply(plan.joins, plan.plan_id))  # type: ignore[arg-type]
     if state_dir is not None and (state_dir / SNAPSHOT_FILE).exists():
         record_applied(state_dir / SNAPSHOT_FILE, plan.tenant, applied_values(plan, result))
     return result
+
+
+def _links_for(plan: Plan, plan_path: Path, state_dir: Path | None) -> LinkState | None:
+    """The join state a plan was made against, or ApplyRefused when it has changed since
+    (another plan was applied after this one was made). A re-run of this very plan (after a
+    kill) finds the state it wrote itself, and goes on."""
+    if plan.state_serial is None or state_dir is None:
+        return None
+    links = read_links(state_dir, plan.connector, plan.tenant)
+    if links.serial == plan.state_serial or (links.plan == plan.plan_id and links.serial == plan.state_serial + 1):
+        return links
+    raise ApplyRefused(
+        f"{plan_path}: the join state in {state_dir} has changed since this plan was made (serial {plan.state_serial}, now {links.serial}): "
+        "nothing was written; make a new plan with `maforge plan --out`"
+    )
 
 
 def applied_values(plan: Plan, result: ApplyResult) -> dict[tuple[str, str], object]:

@@ -8,6 +8,7 @@ from maforge.connectors.spo.connection import ConnectionError_
 from maforge.connectors.spo.session import SpoError
 
 from .applier import ApplyRefused
+from .links import LinkStateError
 from .plan import PlanError
 from .rulebook import RuleBookError
 from .snapshot import SnapshotError
@@ -19,6 +20,7 @@ RUN_ERRORS: tuple[type[Exception], ...] = (
     SpoError,
     ApplyRefused,
     PlanError,
+    LinkStateError,
     RuleBookError,
     SnapshotError,
     SourceError,
@@ -33,6 +35,7 @@ NEXT_STEPS: tuple[tuple[type[Exception], str], ...] = (
     (SpoError, "run again with --verbose to see each request and its request id; a finished apply's journal keeps what was done"),
     (ApplyRefused, "nothing was written; make a new plan with `maforge plan --out` or use the connection the plan was made for"),
     (PlanError, "make a new plan with `maforge plan --out`"),
+    (LinkStateError, "check the --state folder: `maforge state list` shows the joins it holds"),
     (RuleBookError, "build the connector again with `maforge build`"),
     (SnapshotError, "run a full `maforge import SPEC` first"),
     (SourceError, "fix the source file or the spec's `sources` entry it names"),

@@ -166,22 +166,37 @@ def _count(value: Any, name: str) -> int:
 
 
 def Left(value: Any, count: Any) -> str | None:
-    source = text(value)
-    return None if source is None else source[: max(0, _count(count, "Left"))] or None
-
-
-def Mid(value: Any, start: Any, count: Any) -> str | None:
+    """MIM's Left: a count of 0 gives no value, a negative count the whole input
+    (tests/data/function_edge_cases.json quotes the reference)."""
     source = text(value)
     if source is None:
         return None
-    begin = max(1, _count(start, "Mid")) - 1
-    return source[begin : begin + max(0, _count(count, "Mid"))] or None
+    n = _count(count, "Left")
+    return source if n < 0 else source[:n] or None
+
+
+def Mid(value: Any, start: Any, count: Any) -> str | None:
+    """MIM's Mid: a start before 1 or past the end gives the whole input; a count of 0 or
+    less gives no value (the Entra Connect reference differs on a negative count; MIM's is
+    followed); a count past the end gives what remains."""
+    source = text(value)
+    if source is None:
+        return None
+    begin, n = _count(start, "Mid"), _count(count, "Mid")
+    if begin <= 0 or begin > len(source):
+        return source
+    return source[begin - 1 : begin - 1 + n] or None if n > 0 else None
 
 
 def Right(value: Any, count: Any) -> str | None:
+    """MIM's Right: a count of 0 gives no value, a negative count the whole input."""
     source = text(value)
-    n = max(0, _count(count, "Right"))
-    return None if source is None or n == 0 else source[-n:] or None
+    if source is None:
+        return None
+    n = _count(count, "Right")
+    if n < 0:
+        return source
+    return source[-n:] or None if n else None
 
 
 def Trim(value: Any) -> str | None:
@@ -200,10 +215,22 @@ def ToUpper(value: Any) -> str | None:
 
 
 def PCase(value: Any) -> str | None:
+    """MIM's ProperCase: "converts the first character of each space-delimited word in a
+    string to upper case. All other characters are converted to lower case." Only the space
+    separates words ("o'neill-smith" is one word). A word that starts with a non-letter keeps
+    it, and its first letter is upper-cased, as the reference's example "$TEsT" → "$Test"."""
     source = text(value)
     if source is None:
         return None
-    return re.sub(r"[^\W\d_]+", lambda m: m.group(0)[:1].upper() + m.group(0)[1:].lower(), source)
+    return " ".join(_proper_word(word) for word in source.split(" "))
+
+
+def _proper_word(word: str) -> str:
+    lowered = word.lower()
+    for index, ch in enumerate(lowered):
+        if ch.isalpha():
+            return lowered[:index] + ch.upper() + lowered[index + 1 :]
+    return lowered
 
 
 def NormalizeDiacritics(value: Any) -> str | None:

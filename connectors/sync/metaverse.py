@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .functions import text
+from .plan import PlanError
 from .rulebook import RuleBook, SourceRules
 from .sources import rows
 from .values import CLEAR, IGNORE, is_empty
@@ -30,6 +31,20 @@ class MvObject:
     values: dict[str, Any] = field(default_factory=dict)
     ranks: dict[str, int] = field(default_factory=dict)
     origins: list[str] = field(default_factory=list)  # "source:row", for messages
+    rows: list[str] = field(default_factory=list)  # "source/key" of each row that made it (join state)
+    person: str | None = None  # "source/key" of the row that projected it: its name in the join state
+
+
+def flowing_values(mv: MvObject) -> dict[str, Any]:
+    """An object's values as export flows see them. AuthoritativeNull() from a source is kept
+    in the metaverse only to stop lower-ranked sources from filling the attribute in; to an
+    export flow the attribute is simply not present, as in MIM, where the winning flow
+    deleted it. So `whenNull` decides what SharePoint gets (skip keeps its value, clear
+    removes it) and Coalesce() moves on to its next argument."""
+    values = mv.values
+    if CLEAR in values.values():
+        return {name: (None if value is CLEAR else value) for name, value in values.items()}
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +68,10 @@ def join_key(value: Any) -> Any:
 
 
 class Metaverse:
-    def __init__(self, mv_object_type: str, multi_valued: frozenset[str], indexed: Iterable[str]):
+    def __init__(self, mv_object_type: str, multi_valued: frozenset[str], indexed: Iterable[str], equal: frozenset[str] = frozenset()):
         self.mv_object_type = mv_object_type
         self.multi_valued = multi_valued
+        self.equal = equal  # attributes of equal precedence: the last source with a value wins
         self.objects: list[MvObject] = []
         self.index: dict[str, dict[Any, list[MvObject]]] = {name: {} for name in indexed}
         self.problems: list[Problem] = []
@@ -74,7 +90,13 @@ class Metaverse:
                 continue
             found: list[MvObject] | None = None
             for attribute, value in pairs:
-                candidates = self.index.get(attribute, {}).get(join_key(value), [])
+                bucket = self.index.get(attribute, {})
+                if isinstance(value, list):
+                    # An expression's list means "any of these", as MapAttributesForJoin's
+                    # collection of values: every object one of them finds is a candidate.
+                    candidates = list({id(o): o for item in value if not is_empty(item) for o in bucket.get(join_key(item), [])}.values())
+                else:
+                    candidates = bucket.get(join_key(value), [])
                 found = candidates if found is None else [o for o in found if o in candidates]
                 if not found:
                     break
@@ -87,11 +109,15 @@ class Metaverse:
         if not held_values and not held_ranks:
             self._first_contribution(target, values, ranks, fallback_rank)
             return
+        equal = self.equal
         for attribute, value in values.items():
             if value is IGNORE:
                 continue
             rank = ranks.get(attribute, fallback_rank)
             held = held_ranks.get(attribute)
+            if attribute in equal and held is not None:
+                self._contribute_equal(target, attribute, value, fallback_rank)
+                continue
             if held is None:  # the first source to speak for this attribute: nothing to weigh
                 held_values[attribute] = self._shape(attribute, value) if attribute in multi_valued else value  # _shape keeps other values as they are
                 held_ranks[attribute] = rank
@@ -106,6 +132,31 @@ class Metaverse:
             target.values[attribute] = self._shape(attribute, value)
             target.ranks[attribute] = rank
             self._reindex(target, attribute)
+
+    def _contribute_equal(self, target: MvObject, attribute: str, value: Any, position: int) -> None:
+        """Equal precedence (TechNet wiki 5140, "Understanding Equal Precedence"): the value
+        last contributed wins, and a multi-valued attribute takes the values of every source.
+        "Last" is the source's position in the file (held in ranks as the fallback rank), so
+        the result does not depend on the order sources happen to be read in."""
+        held_value = target.values.get(attribute)
+        if attribute in self.multi_valued:
+            if value is CLEAR or is_empty(value):
+                return
+            merged = list(held_value) if isinstance(held_value, list) else []
+            merged += [item for item in self._shape(attribute, value) if item not in merged]
+            self._unindex(target, attribute)
+            target.values[attribute] = merged
+            target.ranks[attribute] = max(position, target.ranks[attribute])
+            self._reindex(target, attribute)
+            return
+        if position < target.ranks[attribute] and not is_empty(held_value):
+            return  # a source later in the file already wrote a value
+        if value is not CLEAR and is_empty(value) and not is_empty(held_value):
+            return  # no value from this source: MIM's Null(), the other source's value stays
+        self._unindex(target, attribute)
+        target.values[attribute] = self._shape(attribute, value)
+        target.ranks[attribute] = position
+        self._reindex(target, attribute)
 
     def _first_contribution(self, target: MvObject, values: dict[str, Any], ranks: dict[str, int], fallback_rank: int) -> None:
         """contribute() for an object no source has spoken for yet (every projected row):
@@ -122,7 +173,7 @@ class Metaverse:
         target.values = kept
         target.ranks = dict.fromkeys(kept, fallback_rank)
         for attribute, rank in ranks.items():  # the few attributes the source ranks itself
-            if attribute in kept:
+            if attribute in kept and attribute not in self.equal:  # equal precedence: by position only
                 target.ranks[attribute] = rank
         for attribute in self.index:
             if attribute in kept:
@@ -138,14 +189,24 @@ class Metaverse:
 
     def _unindex(self, target: MvObject, attribute: str) -> None:
         if attribute in self.index and attribute in target.values:
-            bucket = self.index[attribute].get(join_key(target.values[attribute]))
-            if bucket and target in bucket:
-                bucket.remove(target)
+            for key in _index_keys(target.values[attribute]):
+                bucket = self.index[attribute].get(key)
+                if bucket and target in bucket:
+                    bucket.remove(target)
 
     def _reindex(self, target: MvObject, attribute: str) -> None:
         value = target.values.get(attribute)
         if attribute in self.index and not is_empty(value) and value is not CLEAR:
-            self.index[attribute].setdefault(join_key(value), []).append(target)
+            for key in _index_keys(value):
+                self.index[attribute].setdefault(key, []).append(target)
+
+
+def _index_keys(value: Any) -> list[Any]:
+    """The keys an attribute's value is found by: each value of a multi-valued attribute on
+    its own (a search for one value finds an object that holds it among others)."""
+    if isinstance(value, list):
+        return list(dict.fromkeys(join_key(item) for item in value if not is_empty(item)))
+    return [join_key(value)]
 
 
 def _split_row(row: dict[str, Any], columns: list[str], separator: str) -> dict[str, Any]:
@@ -159,52 +220,122 @@ def _split_row(row: dict[str, Any], columns: list[str], separator: str) -> dict[
 def build_metaverse(
     book: RuleBook, base_dir: Path, now: dt.datetime, session: Any = None, mv_object_type: str | None = None
 ) -> Metaverse:
-    """Read every source once, streamed, and return the metaverse objects they make."""
+    """Read every source once, streamed, and return the metaverse objects they make.
+
+    The order of the sources in the file decides nothing but the precedence of unranked
+    flows. MIM runs join and projection rules on every synchronization and converges: a row
+    that finds no object now may join one that a later sync projects. maforge reaches the
+    same end in one run: projecting sources are read first, then the others, and rows that
+    joined nothing are tried again while another try still joins some (a source whose join
+    attribute is fed by another non-projecting source)."""
     connector = book.connector()
     mv_type = mv_object_type or connector.mv_object_type
     indexed = set(connector.join_attributes)
     for source in book.sources:
         indexed |= set(source.config.get("join_attributes", []))
-    metaverse = Metaverse(mv_type, book.mv_multi_valued(mv_type), indexed)
-    for position, source in enumerate(book.sources):
-        if source.config.get("mv_object_type") != mv_type:
-            continue
-        _read_source(metaverse, source, base_dir, now, session, UNRANKED + position)
+    precedence = book.mv_precedence(mv_type)
+    fed = {name for source in book.sources if source.config.get("mv_object_type") == mv_type for name in source.config.get("targets", ())}
+    manual = sorted(name for name in fed if precedence.get(name) == "manual")
+    if manual:
+        raise PlanError(
+            f"metaverse attribute{'s' if len(manual) > 1 else ''} {', '.join(repr(m) for m in manual)} of '{mv_type}' "
+            f"{'have' if len(manual) > 1 else 'has'} manual precedence: in MIM a metaverse rules extension decides the value, which maforge cannot run; "
+            "in the spec's metaverse section use `precedence: ranked` (with ranks) or `precedence: equal`, "
+            "or feed the attribute from one source only"
+        )
+    equal = frozenset(name for name, how in precedence.items() if how == "equal")
+    metaverse = Metaverse(mv_type, book.mv_multi_valued(mv_type), indexed, equal)
+    ours = [(position, source) for position, source in enumerate(book.sources) if source.config.get("mv_object_type") == mv_type]
+    ours.sort(key=lambda item: not item[1].project)  # stable: file order within each group
+    waiting: list[tuple[_SourceRun, list[_Row]]] = []
+    for position, source in ours:
+        run = _SourceRun(source, UNRANKED + position)
+        left = _read_source(metaverse, run, base_dir, now, session)
+        if left:
+            waiting.append((run, left))
+    while waiting:
+        progress = False
+        still: list[tuple[_SourceRun, list[_Row]]] = []
+        for run, rows_left in waiting:
+            unjoined = [row for row in rows_left if not _place(metaverse, run, row)]
+            progress |= len(unjoined) < len(rows_left)
+            if unjoined:
+                still.append((run, unjoined))
+        waiting = still
+        if not progress:
+            break
+    for run, rows_left in waiting:
+        for row in rows_left:
+            metaverse.problems.append(Problem("unjoined-row", row.subject, "no join rule finds an object and the source does not project"))
     return metaverse
 
 
-def _read_source(metaverse: Metaverse, source: SourceRules, base_dir: Path, now: dt.datetime, session: Any, fallback_rank: int) -> None:
-    config = source.config
+@dataclass(slots=True)
+class _SourceRun:
+    """One source during one build: its rules, fallback rank and the objects it joined."""
+
+    source: SourceRules
+    fallback_rank: int
+    ranks: dict[str, int] = field(default_factory=dict)
+    joined: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.ranks = {k: int(v) for k, v in (self.source.config.get("ranks") or {}).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    subject: str
+    values: dict[str, Any]
+    keys: list[list[tuple[str, Any]]]
+    row_id: str | None  # "source/key", when the source has a key column and the row a value
+
+
+def _read_source(metaverse: Metaverse, run: _SourceRun, base_dir: Path, now: dt.datetime, session: Any) -> list[_Row]:
+    """Place every row of one source; returns the rows of a non-projecting source that found
+    no object yet (kept only until the other sources have been read)."""
+    config = run.source.config
     separator = config.get("multi_value_separator") or ";"
     # Only a CSV cell packs several values into one text; JSON sources carry real lists.
     columns = list(config.get("multi_columns", [])) if config.get("type") == "csv" else []
-    ranks = {k: int(v) for k, v in (config.get("ranks") or {}).items()}
     key_column = config.get("key")
-    joined_by_this_source: set[int] = set()
+    left: list[_Row] = []
     for number, row in enumerate(rows(config, base_dir, session), 1):
-        subject = f"{source.name} row {number}" + (f" ({key_column}={row.get(key_column)})" if key_column and row.get(key_column) else "")
+        subject = f"{run.source.name} row {number}" + (f" ({key_column}={row.get(key_column)})" if key_column and row.get(key_column) else "")
         try:
             row = _split_row(row, columns, separator)
-            values = source.flows(row, now)
-            keys = source.join(row, now)
+            values = run.source.flows(row, now)
+            keys = run.source.join(row, now)
         except (ValueError, TypeError, KeyError) as error:
             metaverse.problems.append(Problem("row-error", subject, str(error)))
             continue
-        found, _rule = metaverse.find(keys)
-        if len(found) > 1:
-            metaverse.problems.append(Problem("ambiguous-join", subject, f"matches {len(found)} objects: {', '.join(o.origins[0] for o in found[:3])}"))
-            continue
-        if found:
-            target = found[0]
-        elif source.project:
-            target = MvObject(len(metaverse.objects))
-            metaverse.objects.append(target)
-        else:
-            metaverse.problems.append(Problem("unjoined-row", subject, "no join rule finds an object and the source does not project"))
-            continue
-        if target.number in joined_by_this_source:
-            metaverse.problems.append(Problem("duplicate-join", subject, f"joins the object {target.origins[0]} already joined; only the first row counts"))
-            continue
-        joined_by_this_source.add(target.number)
-        target.origins.append(subject)
-        metaverse.contribute(target, values, ranks, fallback_rank)
+        key_value = row.get(key_column) if key_column else None
+        placed = _Row(subject, values, keys, f"{run.source.name}/{key_value}" if key_value not in (None, "") else None)
+        if not _place(metaverse, run, placed):
+            left.append(placed)
+    return left
+
+
+def _place(metaverse: Metaverse, run: _SourceRun, row: _Row) -> bool:
+    """Join or project one row and contribute its values. False: it found no object and its
+    source does not project (the caller may try again once other sources have spoken)."""
+    found, _rule = metaverse.find(row.keys)
+    if len(found) > 1:
+        metaverse.problems.append(Problem("ambiguous-join", row.subject, f"matches {len(found)} objects: {', '.join(o.origins[0] for o in found[:3])}"))
+        return True
+    if found:
+        target = found[0]
+    elif run.source.project:
+        target = MvObject(len(metaverse.objects), person=row.row_id)
+        metaverse.objects.append(target)
+    else:
+        return False
+    if target.number in run.joined:
+        metaverse.problems.append(Problem("duplicate-join", row.subject, f"joins the object {target.origins[0]} already joined; only the first row counts"))
+        return True
+    run.joined.add(target.number)
+    target.origins.append(row.subject)
+    if row.row_id is not None:
+        target.rows.append(row.row_id)
+    metaverse.contribute(target, row.values, run.ranks, run.fallback_rank)
+    return True

@@ -9,6 +9,7 @@ still holds that value, so a plan made from an old snapshot can never overwrite 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from maforge.atomic import open_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the join state (state_serial, joins, leavers)
 ACTIONS = ("set", "change", "clear")
 SYMBOLS = {"set": "+", "change": "~", "clear": "-"}
 
@@ -78,6 +79,16 @@ class Plan:
     multi_valued: list[str] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)  # planned, but worth knowing
     protected: list[str] = field(default_factory=list)  # the spec's sharepoint.protect: apply refuses to touch them
+    ordered: list[str] = field(default_factory=list)  # multi-valued properties whose order matters; the others are sets
+    state_serial: int | None = None  # the join state's serial the plan was made against (None: no join state)
+    joins: list[dict[str, Any]] = field(default_factory=list)  # join state changes: join | disconnect, per person
+    leavers: list[dict[str, Any]] = field(default_factory=list)  # source rows that left a joined person
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # this plan, among plans made the same second
+
+    @property
+    def plan_id(self) -> str:
+        """What the join state records of the plan that last changed it."""
+        return self.id
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(ACTIONS, 0)
@@ -110,6 +121,11 @@ class Plan:
             "problems": self.problems,
             "warnings": self.warnings,
             "protected": self.protected,
+            "ordered": sorted(self.ordered),
+            "id": self.id,
+            "state_serial": self.state_serial,
+            "joins": self.joins,
+            "leavers": self.leavers,
         }
 
     @classmethod
@@ -141,6 +157,11 @@ class Plan:
                 list(data.get("multi_valued", [])),
                 list(data.get("warnings", [])),
                 list(data.get("protected", [])),
+                list(data.get("ordered", [])),
+                data.get("state_serial"),
+                list(data.get("joins", [])),
+                list(data.get("leavers", [])),
+                str(data.get("id") or ""),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise PlanError(f"{where}: a damaged plan ({type(error).__name__}: {error})") from None

@@ -15,8 +15,9 @@ from maforge.connectors.spo import catalogue
 from .functions import text
 from maforge.connectors.spo.people import claims
 
-from .metaverse import Metaverse, MvObject, Problem, build_metaverse, join_key
+from .metaverse import UNRANKED, Metaverse, MvObject, Problem, build_metaverse, flowing_values, join_key
 from .plan import Plan, ProfileChange, PropertyChange, property_change
+from .links import LinkState
 from .rulebook import ConnectorRules, RuleBook
 from .values import CLEAR, IGNORE, is_empty
 
@@ -44,6 +45,14 @@ def normalise(value: Any, multi_valued: bool) -> Any:
     return result
 
 
+def same_values(have: Any, want: Any, multi_valued: bool, ordered: bool = False) -> bool:
+    """Whether SharePoint's value ``have`` already is ``want``. A multi-valued property is a set
+    of values, as MIM's engine sees it ("value adds and deletes"): values that only changed
+    order are the same, unless the flow says the order matters (`ordered: true`)."""
+    have, want = normalise(have, multi_valued), normalise(want, multi_valued)
+    return have == want or (multi_valued and not ordered and len(have) == len(want) and set(have) == set(want))
+
+
 def desired_value(connector: ConnectorRules, prop: str, value: Any) -> Any:
     """What one export flow's result asks of SharePoint: a value, CLEAR, or IGNORE (leave the
     property as it is: IgnoreThisFlow(), or an empty result under `whenNull: skip`)."""
@@ -57,7 +66,7 @@ def desired_value(connector: ConnectorRules, prop: str, value: Any) -> Any:
 
 def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) -> dict[str, Any]:
     """Managed property → desired value, or CLEAR; properties the flows leave alone are absent."""
-    computed = connector.export(mv.values, now)
+    computed = connector.export(flowing_values(mv), now)
     result: dict[str, Any] = {}
     multi_valued, when_null = connector.multi_valued, connector.when_null
     for prop in connector.managed:
@@ -79,8 +88,11 @@ def desired_values(connector: ConnectorRules, mv: MvObject, now: dt.datetime) ->
 
 
 def compare(connector: ConnectorRules, current: dict[str, Any], desired: dict[str, Any]) -> list[PropertyChange]:
+    """The changes that make ``current`` hold ``desired``. Multi-valued properties compare as
+    sets unless their flow is `ordered` (same_values says why); the list written is the
+    source's, in the source's order."""
     changes = []
-    multi_valued = connector.multi_valued
+    multi_valued, ordered = connector.multi_valued, connector.ordered
     for prop, want in desired.items():
         have = current.get(prop)
         if type(have) is not str or prop in multi_valued:  # a single text is already as SharePoint stores it
@@ -92,7 +104,7 @@ def compare(connector: ConnectorRules, current: dict[str, Any], desired: dict[st
                 changes.append(property_change(prop, "clear", have, None))
         elif not have:
             changes.append(property_change(prop, "set", have, want))
-        elif have != want:
+        elif have != want and (prop not in multi_valued or prop in ordered or len(have) != len(want) or set(have) != set(want)):
             changes.append(property_change(prop, "change", have, want))
     return changes
 
@@ -118,33 +130,141 @@ def property_problems(connector: ConnectorRules) -> tuple[set[str], list[Problem
     return blocked, problems, warnings
 
 
-def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Profiles, now: dt.datetime) -> tuple[dict[int, str], list[Problem]]:
-    """MV object number → the account of the one profile that joins it."""
-    joined: dict[int, str] = {}
-    problems: list[Problem] = []
+@dataclass(slots=True)
+class Joins:
+    """What joining found: MV object number → joined profile account, the objects whose
+    profile the connector filter keeps out, problems, and the changes to the join state."""
+
+    joined: dict[int, str]
+    kept_out: set[int]
+    problems: list[Problem]
+    changes: list[dict[str, Any]]  # plan.joins: join | disconnect, per person
+    leavers: list[dict[str, Any]]  # plan.leavers: source rows that left a joined person
+
+
+def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Profiles, now: dt.datetime, links: LinkState | None = None) -> Joins:
+    """Join profiles to metaverse objects as MIM does.
+
+    Joins are sticky: "join and projection rules apply only to disconnectors" (connector
+    state, ms694717). A person linked to a profile in the join state (links.py) stays joined
+    to it, whatever the join rules would say now, until the profile is deleted or meets the
+    connector filter (a disconnection). Only the profiles and persons left over are joined by
+    the join rules, and each such join is a new link.
+
+    A profile that meets the connector filter is a filtered disconnector: MIM neither joins
+    nor projects it ("If the object meets connector filter rules criteria, the object will
+    then become a filtered disconnector", jj590228), and a joined one is disconnected
+    (`connector-filtered-leave-mv`, ms696531).
+
+    A person whose projecting source row has gone stays in the metaverse while its profile is
+    joined (MIM's default object deletion rule deletes it with its last connector) with the
+    leaving rows' values recalled: a leaver. Flows with `whenNull: clear` then clear."""
+    joins = Joins({}, set(), [], [], [])
     anchor = connector.anchor[0] if connector.anchor else "AccountName"
-    for account, values in profiles.items():
-        row = dict(values)
+    filtered = connector.filtered
+
+    def row_of(account: str) -> dict[str, Any]:
+        row = dict(profiles[account])
         row.setdefault(anchor, account)
-        found, _rule = metaverse.find(connector.join(row, now))
+        return row
+
+    taken: set[str] = set()
+    if links is not None and links.links:
+        spelt = {account.casefold(): account for account in profiles}
+        persons = {mv.person: mv for mv in metaverse.objects if mv.person is not None}
+        for person, link in links.links.items():
+            account = spelt.get(link.account.casefold())
+            if account is None:
+                joins.changes.append({"action": "disconnect", "person": person, "account": link.account, "reason": "the profile no longer exists"})
+                continue
+            reason = filtered(row_of(account)) if filtered is not None else None
+            if reason is not None:
+                joins.changes.append({"action": "disconnect", "person": person, "account": account, "reason": f"the profile now meets the connector filter ({reason})"})
+                taken.add(account.casefold())
+                if person in persons:
+                    joins.kept_out.add(persons[person].number)
+                continue
+            mv = persons.get(person)
+            if mv is None:  # every row that made the person has left: recalled, still joined
+                mv = MvObject(len(metaverse.objects), origins=[f"{person} (no longer in the sources)"], person=person)
+                metaverse.objects.append(mv)
+            left = [row for row in link.rows if row not in mv.rows]
+            if left:
+                joins.leavers.append({"person": person, "account": account, "rows": left, "deleted": not mv.rows})
+            if tuple(mv.rows) != link.rows and mv.rows:
+                joins.changes.append({"action": "join", "person": person, "account": account, "rows": list(mv.rows), "reason": "its source rows changed"})
+            joins.joined[mv.number] = account
+            taken.add(account.casefold())
+    for account in profiles:
+        if account.casefold() in taken:
+            continue
+        row = row_of(account)
+        found, rule = metaverse.find(connector.join(row, now))
+        reason = filtered(row) if filtered is not None else None
+        if reason is not None:
+            for mv in found:
+                joins.kept_out.add(mv.number)
+                joins.problems.append(
+                    Problem(
+                        "connector-filtered",
+                        mv.origins[0] if mv.origins else account,
+                        f"would join {account}, which the connector filter keeps out ({reason}): MIM keeps it a filtered disconnector, so nothing is planned for it",
+                    )
+                )
+            continue
         if len(found) > 1:
-            problems.append(Problem("ambiguous-join", account, f"the profile matches {len(found)} source objects: {', '.join(o.origins[0] for o in found[:3])}"))
+            joins.problems.append(Problem("ambiguous-join", account, f"the profile matches {len(found)} source objects: {', '.join(o.origins[0] for o in found[:3])}"))
             continue
         if not found:
             continue  # a profile the sources do not speak for: left alone
-        number = found[0].number
-        if number in joined:
-            problems.append(Problem("ambiguous-profile", found[0].origins[0], f"joins two profiles: {joined[number]} and {account}"))
+        mv = found[0]
+        if mv.number in joins.joined:
+            held = joins.joined[mv.number]
+            if links is not None and mv.person is not None and mv.person in links.links:
+                joins.problems.append(Problem("already-joined", account, f"the join rule finds {mv.origins[0]}, which stays joined to {held} (joins are sticky; `maforge state rm {mv.person}` joins it again by the rules)"))
+            else:
+                joins.problems.append(Problem("ambiguous-profile", mv.origins[0], f"joins two profiles: {held} and {account}"))
             continue
-        joined[number] = account
-    return joined, problems
+        joins.joined[mv.number] = account
+        if mv.person is not None and links is not None:
+            joins.changes.append({"action": "join", "person": mv.person, "account": account, "rows": list(mv.rows), "reason": f"join rule {rule}"})
+    return joins
 
 
-def accounts_to_read(connector: ConnectorRules, metaverse: Metaverse) -> list[str]:
-    """For a refresh: the accounts the metaverse objects name through the anchor join."""
+def own_import(connector: ConnectorRules, metaverse: Metaverse, mv: MvObject, profile: dict[str, Any], account: str, now: dt.datetime, fallback_rank: int) -> list[str]:
+    """Run this MA's own import flows for a joined profile (its `importFlows`), and return the
+    export flows MIM would not run because of them.
+
+    MIM (MapAttributesForExport, remarks, ms696513): an export flow runs only if it does not
+    overlap an import flow of the same MA for the same metaverse attribute, or if the value
+    being exported comes from a source with precedence at least equal to that import flow.
+    So an export flow is declined when a metaverse attribute it reads is one this MA imports
+    and its value is this MA's own, or comes from a source of lower precedence than this MA's
+    import flow. For a flow reading several attributes, one such attribute declines it
+    (unverified: the documentation speaks of one source attribute)."""
+    assert connector.import_flows is not None
+    row = dict(profile)
+    row.setdefault(connector.anchor[0] if connector.anchor else "AccountName", account)
+    values = connector.import_flows(row, now)
+    ranks = connector.import_ranks or {}
+    metaverse.contribute(mv, values, ranks, fallback_rank)
+    held = mv.ranks
+    lower_or_own = {name for name in values if name in held and held[name] >= ranks.get(name, fallback_rank)}
+    if not lower_or_own:
+        return []
+    return [target for target, reads in (connector.reads or {}).items() if any(name in lower_or_own for name in reads)]
+
+
+def accounts_to_read(connector: ConnectorRules, metaverse: Metaverse, links: LinkState | None = None) -> list[str]:
+    """For a refresh: the accounts the metaverse objects name through the anchor join, and
+    the profiles the join state links (a joined profile stays joined when its name changes)."""
     if connector.anchor_join is None:
         return []
-    return [str(o.values[connector.anchor_join]) for o in metaverse.objects if isinstance(o.values.get(connector.anchor_join), str) and o.values[connector.anchor_join]]
+    named = [str(o.values[connector.anchor_join]) for o in metaverse.objects if isinstance(o.values.get(connector.anchor_join), str) and o.values[connector.anchor_join]]
+    if links is not None and links.links:
+        seen = {account.casefold() for account in named}
+        named += [link.account for link in links.links.values() if link.account.casefold() not in seen]
+    return named
 
 
 def make_plan(
@@ -155,28 +275,44 @@ def make_plan(
     tenant: str,
     refreshed: bool,
     now: dt.datetime,
+    links: LinkState | None = None,
 ) -> Plan:
+    """The plan for ``profiles``; with ``links`` (the join state), joins are sticky and the
+    plan carries the join changes and leavers an apply records."""
     connector = book.connector()
-    plan = Plan(book.name, tenant, book.spec_hash, __version__, now.isoformat().replace("+00:00", "Z"), refreshed, multi_valued=sorted(connector.multi_valued), protected=sorted(book.protect))
+    plan = Plan(book.name, tenant, book.spec_hash, __version__, now.isoformat().replace("+00:00", "Z"), refreshed, multi_valued=sorted(connector.multi_valued), protected=sorted(book.protect), ordered=sorted(connector.ordered))
     blocked, problems, warnings = property_problems(connector)
+    if connector.filter_scripted:
+        warnings.append(Problem("connector-filter-scripted", connector.cs_object_type, "the connector filter is in the rules extension, which the plan cannot run: profiles it would keep out are planned as if joined"))
     for prop in book.protect:
         if prop in connector.managed:
             blocked.add(prop)
             problems.append(Problem("protected", prop, "the spec protects this property (sharepoint.protect); its flow is not applied"))
-    joined, join_problems = join_profiles(connector, metaverse, profiles, now)
-    problems = list(metaverse.problems) + join_problems + problems
+    joins = join_profiles(connector, metaverse, profiles, now, links)
+    joined, kept_out = joins.joined, joins.kept_out
+    if links is not None:
+        plan.state_serial = links.serial
+        plan.joins = joins.changes
+        plan.leavers = joins.leavers
+    ma_rank = UNRANKED + len(book.sources)  # this MA's unranked import flows come after every source
+    problems = list(metaverse.problems) + joins.problems + problems
     for mv in metaverse.objects:
         account = joined.get(mv.number)
+        if account is None and mv.number in kept_out:
+            continue  # its profile is a filtered disconnector (reported by join_profiles)
         if account is None:
             named = mv.values.get(connector.anchor_join) if connector.anchor_join else None
             problems.append(Problem("profile-missing", mv.origins[0] if mv.origins else f"object {mv.number}", f"no SharePoint profile{' for ' + str(named) if named else ''}; SharePoint creates profiles itself, maforge only updates them"))
             continue
         try:
+            declined = own_import(connector, metaverse, mv, profiles[account], account, now, ma_rank) if connector.import_flows is not None else ()
             desired = desired_values(connector, mv, now)
         except (ValueError, TypeError) as error:
             problems.append(Problem("row-error", mv.origins[0], str(error)))
             continue
         for prop in blocked:
+            desired.pop(prop, None)
+        for prop in declined:
             desired.pop(prop, None)
         changes = compare(connector, profiles[account], desired)  # account is a key of profiles, as spelt there
         if changes:
@@ -232,7 +368,7 @@ def preview_user(book: RuleBook, metaverse: Metaverse, current: dict[str, Any] |
     if mv is None:
         return Preview(user, None, (), {}, (), "no source row gives this user; check the sources and their join rules")
     blocked, _problems, _warnings = property_problems(connector)
-    computed = connector.export(mv.values, now)
+    computed = connector.export(flowing_values(mv), now)
     flows = []
     for prop in connector.managed:
         have = normalise((current or {}).get(prop), prop in connector.multi_valued)
@@ -252,4 +388,4 @@ def preview_user(book: RuleBook, metaverse: Metaverse, current: dict[str, Any] |
     return Preview(user, account, tuple(mv.origins), dict(mv.values), tuple(flows), note)
 
 
-__all__ = ["Preview", "build_metaverse", "preview_user", "compare", "desired_values", "make_plan", "normalise", "now_utc"]
+__all__ = ["Preview", "build_metaverse", "preview_user", "compare", "desired_values", "make_plan", "normalise", "now_utc", "same_values"]

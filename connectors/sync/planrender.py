@@ -55,6 +55,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                 detail = f"{_show(change.before)} → {_show(change.after)}"
             lines.append(f"    {paint.get(symbol, '')}{symbol} {change.property.ljust(width)}{reset}  {detail}")
         lines.append("")
+    lines += _join_lines(plan)
     if plan.problems:
         lines.append(f"Not in this plan ({len(plan.problems)}):")
         for problem in plan.problems:
@@ -69,6 +70,38 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append("No changes: SharePoint matches the sources.")
     lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
+
+
+SHOWN_JOINS = 20  # new joins listed one by one; the plan's JSON lists them all
+
+
+def _join_lines(plan: Plan) -> list[str]:
+    """The join state's changes (links.py): leavers, disconnections, new joins."""
+    lines: list[str] = []
+    if plan.leavers:
+        lines.append(f"Leavers ({len(plan.leavers)}): their values are recalled; flows with whenNull: clear clear them")
+        for leaver in plan.leavers:
+            rows = ", ".join(leaver["rows"])
+            if leaver["deleted"]:
+                lines.append(f"  < {leaver['person']}: {rows} left; the profile {leaver['account']} stays joined (MIM deletes the person with its last connector)")
+            else:
+                lines.append(f"  < {leaver['person']}: {rows} left; joined to {leaver['account']}")
+        lines.append("")
+    disconnected = [j for j in plan.joins if j["action"] == "disconnect"]
+    if disconnected:
+        lines.append(f"Disconnections ({len(disconnected)}): nothing is written to these profiles")
+        for change in disconnected:
+            lines.append(f"  x {change['person']} from {change['account']}: {change['reason']}")
+        lines.append("")
+    joined = [j for j in plan.joins if j["action"] == "join"]
+    if joined:
+        lines.append(f"Joins ({len(joined)}), kept in the join state when this plan is applied:")
+        for change in joined[:SHOWN_JOINS]:
+            lines.append(f"  = {change['person']} → {change['account']} ({change['reason']})")
+        if len(joined) > SHOWN_JOINS:
+            lines.append(f"  … and {len(joined) - SHOWN_JOINS:,} more (the plan's JSON lists them all)")
+        lines.append("")
+    return lines
 
 
 def _marker(value: Any) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .connectorfilter import Filter, compile_filter
+
 RULES_FORMAT = 1
 
 FlowFunction = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -47,6 +49,13 @@ class ConnectorRules:
     anchor: tuple[str, ...]
     anchor_join: str | None
     described: dict[str, str]  # property → how its flow reads ("from mobile", "expression …")
+    filtered: Filter | None = None  # the declared connector filter: why an object is filtered, or None
+    filter_scripted: bool = False  # the filter is in the rules extension: the plan cannot evaluate it
+    ordered: frozenset[str] = frozenset()  # multi-valued properties whose value order matters
+    import_flows: FlowFunction | None = None  # this MA's own import flows (profile → metaverse values)
+    import_ranks: dict[str, int] | None = None  # their ranks, where the spec gives one
+    reads: dict[str, tuple[str, ...]] | None = None  # export target → the metaverse attributes its flow reads
+    profile_properties: tuple[str, ...] = ()  # what import and refresh read of a profile (managed ones and more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,11 @@ class RuleBook:
         attributes = self.manifest.get("metaverse", {}).get(mv_object_type, {})
         return frozenset(name for name, info in attributes.items() if info.get("multi_valued"))
 
+    def mv_precedence(self, mv_object_type: str) -> dict[str, str]:
+        """Metaverse attribute → ranked | equal | manual (the spec's `precedence`)."""
+        attributes = self.manifest.get("metaverse", {}).get(mv_object_type, {})
+        return {name: str(info.get("precedence") or "ranked") for name, info in attributes.items()}
+
     @classmethod
     def from_parts(cls, manifest: dict[str, Any], module_source: str) -> RuleBook:
         if manifest.get("format") != RULES_FORMAT:
@@ -109,6 +123,13 @@ class RuleBook:
                 tuple(c.get("anchor", ())),
                 c.get("anchor_join"),
                 dict(c.get("flows", {})),
+                compile_filter(c.get("filter", [])),
+                any(a.get("scripted") for a in c.get("filter", [])),
+                frozenset(c.get("ordered", ())),
+                namespace[c["import"]] if c.get("import") else None,
+                {k: int(v) for k, v in (c.get("import_ranks") or {}).items()},
+                {k: tuple(v) for k, v in (c.get("reads") or {}).items()},
+                tuple(c.get("profile_properties") or c["managed"]),
             )
             for c in manifest.get("connectors", [])
         )
