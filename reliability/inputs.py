@@ -28,6 +28,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from maforge.cli import app
+from maforge.connectors.sync.plan import FORMAT_VERSION
 
 from . import Trial
 
@@ -724,10 +725,11 @@ def _plan_trials(quick: bool, work: Path) -> list[Trial]:
         actions = {repr(a): _set("profiles/0/changes/0/action", a) for a in ("rename", "", "SET", "delete", None, 1)}
         trials.append(_trial("Plan: hand-edited, bad action", [(label, bench.refuse(bench.edited(c), where=_AT_FIELD)) for label, c in actions.items()], "refused naming the plan and the field, exit 1, nothing written"))
 
-        versions = {**{f"format_version {v!r}": _set("format_version", v) for v in (0, 2, 99, -1, None, 1.5)}, "format_version removed": _drop("format_version")}
+        others = (0, FORMAT_VERSION - 1, FORMAT_VERSION + 1, 99, -1, None, 1.5)
+        versions = {**{f"format_version {v!r}": _set("format_version", v) for v in dict.fromkeys(others)}, "format_version removed": _drop("format_version")}
         trials.append(_trial(
             "Plan: changed format_version",
-            [(label, bench.refuse(bench.edited(c), where=r"(: plan format .* this maforge reads 1|: not a maforge plan|" + _AT_FIELD + r"|: neither a plan)")) for label, c in versions.items()],
+            [(label, bench.refuse(bench.edited(c), where=rf"(: plan format .* this maforge reads {FORMAT_VERSION}|: not a maforge plan|" + _AT_FIELD + r"|: neither a plan)")) for label, c in versions.items()],
             "refused naming the plan and the version this maforge reads, exit 1, nothing written",
         ))
 

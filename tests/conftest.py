@@ -9,12 +9,11 @@ from maforge.cli import app
 
 
 @pytest.fixture(autouse=True)
-def _in_a_folder_of_its_own(tmp_path, monkeypatch):
+def _in_a_folder_of_its_own(tmp_path_factory, monkeypatch):
     """Every test runs in its own working folder: the commands' default state folder
-    (`.maforge/`: snapshot, join state) is relative to it, and must never be the checkout's."""
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
+    (`.maforge/`: snapshot, join state) is relative to it, and must never be the checkout's.
+    Not inside tmp_path, whose listing some tests check."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture

@@ -155,7 +155,7 @@ def _plan(tenant: str = "contoso") -> Plan:
     [
         (b'{"format_version": 1, "connector": "caf\xe9"}', r"plan\.json:1:40: not a plan: the file is not UTF-8 \(byte 0xe9\)"),
         (b'{"format_version": 1, "problems": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", r"plan\.json: not a plan: JSON nested too deeply"),
-        (b'{"format_version": "1"}', r'plan\.json: plan format "1", this maforge reads 1'),
+        (b'{"format_version": "1"}', r'plan\.json: plan format "1", this maforge reads 2'),
         (json.dumps({**_plan().to_json(), "format_version": True}).encode(), r"plan\.json: (plan format true|not a valid plan at format_version)"),
     ],
     ids=["latin-1", "deep", "text-version", "true-version"],

@@ -448,22 +448,29 @@ def test_a_person_whose_rows_left_is_a_leaver_and_clear_flows_clear(emulator, tm
     assert f"  < hr/{leaving['EmployeeId']}: hr/{leaving['EmployeeId']} left; the profile" in render_text(plan)
 
 
-def test_a_plan_made_before_the_join_state_changed_is_refused_and_a_rerun_is_not(emulator, tmp_path):
+def test_a_plan_the_join_state_now_contradicts_is_refused(emulator, tmp_path):
+    """The plan records the join state's serial. A later state that agrees with the plan's
+    joins (another plan made the same ones) is taken; one that joins a person of the plan to
+    another profile refuses the whole plan before anything is written."""
     from maforge.connectors.sync.applier import ApplyRefused
     from maforge.connectors.sync.commands import run_apply
+    from maforge.connectors.sync.links import read_links, write_links
     from maforge.connectors.sync.plan import save_plan
 
     spec = _sample_copy(tmp_path)
     book = RuleBook.from_spec(load_spec(spec)[0])
     state = tmp_path / "state"
     with open_session(book, _connection(emulator, tmp_path)) as session:
-        for name in ("a.json", "b.json"):
+        for name in ("a.json", "b.json", "c.json"):
             save_plan(run_plan(book, spec.parent, session, state_dir=state), tmp_path / name)
         assert run_apply(tmp_path / "b.json", session, state_dir=state).ok
         assert run_apply(tmp_path / "b.json", session, state_dir=state).ok  # the same plan again: it wrote the state itself
+        assert run_apply(tmp_path / "a.json", session, state_dir=state).ok  # made the same joins: agrees
+        links = read_links(state, book.name, "contoso")
+        write_links(state, links.apply([{"action": "join", "person": "hr/E1010", "account": "i:0#.f|membership|megan.bowen@contoso.onmicrosoft.com"}]))
         writes = len(emulator.state.writes)
-        with pytest.raises(ApplyRefused, match=r"join state .* has changed since this plan was made \(serial 0, now 1\)"):
-            run_apply(tmp_path / "a.json", session, state_dir=state)
+        with pytest.raises(ApplyRefused, match=r"has changed since this plan was made \(serial 0, now 3\) and contradicts it: the plan joins hr/E1010 and .*adele.vance.*, but now hr/E1010 is joined to .*megan.bowen"):
+            run_apply(tmp_path / "c.json", session, state_dir=state)
         assert len(emulator.state.writes) == writes
 
 

@@ -168,18 +168,32 @@ def run_apply(
 
 
 def _links_for(plan: Plan, plan_path: Path, state_dir: Path | None) -> LinkState | None:
-    """The join state a plan was made against, or ApplyRefused when it has changed since
-    (another plan was applied after this one was made). A re-run of this very plan (after a
-    kill) finds the state it wrote itself, and goes on."""
+    """The join state to apply a plan's joins to, or ApplyRefused when it has changed since
+    the plan was made in a way the plan contradicts. A state at the plan's serial, or the one
+    a run of this very plan wrote (a re-run after a kill), is the plan's own. A later state
+    (another plan applied since, `maforge state rm`) is refused when it links a person of the
+    plan's joins to another profile, or one of their profiles to another person: the plan's
+    changes were computed for joins that no longer hold. A later state that agrees (the other
+    plan made the same joins) is taken, and each property's prior value still guards the
+    writes, as always."""
     if plan.state_serial is None or state_dir is None:
         return None
     links = read_links(state_dir, plan.connector, plan.tenant)
     if links.serial == plan.state_serial or (links.plan == plan.plan_id and links.serial == plan.state_serial + 1):
         return links
-    raise ApplyRefused(
-        f"{plan_path}: the join state in {state_dir} has changed since this plan was made (serial {plan.state_serial}, now {links.serial}): "
-        "nothing was written; make a new plan with `maforge plan --out`"
-    )
+    held_by = links.by_account()
+    for change in plan.joins:
+        person, account = str(change["person"]), str(change["account"])
+        link = links.links.get(person)
+        other = held_by.get(account.casefold())
+        if (link is not None and link.account.casefold() != account.casefold()) or (change["action"] == "join" and other not in (None, person)):
+            now = f"{person} is joined to {link.account}" if link is not None and link.account.casefold() != account.casefold() else f"{account} is joined to {other}"
+            raise ApplyRefused(
+                f"{plan_path}: the join state in {state_dir} has changed since this plan was made (serial {plan.state_serial}, now {links.serial}) "
+                f"and contradicts it: the plan {'joins' if change['action'] == 'join' else 'disconnects'} {person} and {account}, but now {now}; "
+                "nothing was written; make a new plan with `maforge plan --out`"
+            )
+    return links
 
 
 def applied_values(plan: Plan, result: ApplyResult) -> dict[tuple[str, str], object]:
