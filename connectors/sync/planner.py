@@ -250,9 +250,8 @@ def own_import(connector: ConnectorRules, metaverse: Metaverse, mv: MvObject, pr
     metaverse.contribute(mv, values, ranks, fallback_rank)
     held = mv.ranks
     lower_or_own = {name for name in values if name in held and held[name] >= ranks.get(name, fallback_rank)}
-    if not lower_or_own:
-        return []
-    return [target for target, reads in (connector.reads or {}).items() if any(name in lower_or_own for name in reads)]
+    readers = connector.readers or {}
+    return [target for name in lower_or_own for target in readers.get(name, ())]
 
 
 def accounts_to_read(connector: ConnectorRules, metaverse: Metaverse, links: LinkState | None = None) -> list[str]:

@@ -56,6 +56,17 @@ class ConnectorRules:
     import_ranks: dict[str, int] | None = None  # their ranks, where the spec gives one
     reads: dict[str, tuple[str, ...]] | None = None  # export target → the metaverse attributes its flow reads
     profile_properties: tuple[str, ...] = ()  # what import and refresh read of a profile (managed ones and more)
+    readers: dict[str, tuple[str, ...]] | None = None  # metaverse attribute → the export targets whose flows read it
+
+
+def _readers(reads: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    """Invert export target → attributes read, once per rule book: the planner asks it per
+    profile (which flows read an attribute this MA imported)."""
+    readers: dict[str, list[str]] = {}
+    for target, names in reads.items():
+        for name in names:
+            readers.setdefault(name, []).append(target)
+    return {name: tuple(targets) for name, targets in readers.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +141,7 @@ class RuleBook:
                 {k: int(v) for k, v in (c.get("import_ranks") or {}).items()},
                 {k: tuple(v) for k, v in (c.get("reads") or {}).items()},
                 tuple(c.get("profile_properties") or c["managed"]),
+                _readers(c.get("reads") or {}),
             )
             for c in manifest.get("connectors", [])
         )
