@@ -735,9 +735,9 @@ def apply(
             book = _rule_book(target, env, "apply")
             expected_spec = book.spec_hash
             with open_session(book, _need(connection, "apply"), state_dir=snapshot, max_wait=wait_cap) as session:
-                fresh = run_plan(book, target.parent, session, refresh=True)
+                fresh = run_plan(book, target.parent, session, refresh=True, state_dir=snapshot)
             typer.echo(render_text(fresh, color=sys.stdout.isatty()), nl=False)
-            if not fresh.profiles:
+            if not fresh.profiles and not fresh.joins:
                 return
             if not auto_approve:
                 if not sys.stdin.isatty():
@@ -872,7 +872,8 @@ def state_rm(
 ) -> None:
     """Remove links: the next plan joins these people again by the join rules.
 
-    Nothing is written to SharePoint. A plan made before this is refused by apply as stale.
+    Nothing is written to SharePoint. A plan made before this, that relied on a removed link,
+    is refused by apply as stale.
     """
     from maforge.connectors.sync.links import find_links, write_links
 

@@ -108,6 +108,7 @@ def test_a_guest_profile_that_an_hr_row_joins_is_never_in_the_plan(emulator_fact
         ("substring-any", ["Risk", "Audit"], "aud", True),  # any value of a multi-valued attribute
         ("not-substring-any", ["Risk", "Audit"], "aud", False),  # a not- operator needs every value
         ("greater-than", "10", "9", True),  # integers compare as numbers
+        ("less-than", "0600", "500", False),  # a leading zero is still six hundred
         ("less-than", "b", "a", False),
         ("bit-on", "514", "2", True),  # userAccountControl's ACCOUNTDISABLE bit
         ("bit-off", "512", "2", True),
@@ -443,9 +444,17 @@ def test_a_person_whose_rows_left_is_a_leaver_and_clear_flows_clear(emulator, tm
     assert leaver["person"] == f"hr/{leaving['EmployeeId']}" and leaver["deleted"] and leaver["account"].casefold() == account.casefold()
     [profile] = [p for p in plan.profiles if p.account.casefold() == account.casefold()]
     assert {c.property: c.action for c in profile.changes} == {"CellPhone": "clear", "Manager": "clear", "CostCenter": "clear"}
+    from maforge.connectors.sync.commands import run_apply
+    from maforge.connectors.sync.plan import save_plan
     from maforge.connectors.sync.planrender import render_text
 
     assert f"  < hr/{leaving['EmployeeId']}: hr/{leaving['EmployeeId']} left; the profile" in render_text(plan)
+    save_plan(plan, tmp_path / "leave.json")
+    with open_session(book, _connection(emulator, tmp_path)) as session:
+        assert run_apply(tmp_path / "leave.json", session, state_dir=state).ok
+        again = run_plan(book, spec.parent, session, state_dir=state)
+    assert again.leavers == [] and again.joins == []  # reported once; the profile stays joined
+    assert not [p for p in again.profiles if p.account.casefold() == account.casefold()]
 
 
 def test_a_plan_the_join_state_now_contradicts_is_refused(emulator, tmp_path):
@@ -469,8 +478,18 @@ def test_a_plan_the_join_state_now_contradicts_is_refused(emulator, tmp_path):
         links = read_links(state, book.name, "contoso")
         write_links(state, links.apply([{"action": "join", "person": "hr/E1010", "account": "i:0#.f|membership|megan.bowen@contoso.onmicrosoft.com"}]))
         writes = len(emulator.state.writes)
-        with pytest.raises(ApplyRefused, match=r"has changed since this plan was made \(serial 0, now 3\) and contradicts it: the plan joins hr/E1010 and .*adele.vance.*, but now hr/E1010 is joined to .*megan.bowen"):
+        with pytest.raises(ApplyRefused, match=r"is at serial 3, this plan was made at serial 0, and it now joins hr/E1010 to .*megan.bowen.*, which the plan did not expect"):
             run_apply(tmp_path / "c.json", session, state_dir=state)
+        assert len(emulator.state.writes) == writes
+        # a plan that relies on a link without changing it: `maforge state rm` of that link refuses it
+        save_plan(run_plan(book, spec.parent, session, state_dir=state), tmp_path / "d.json")
+        links = read_links(state, book.name, "contoso")
+        write_links(state, links.apply([{"action": "disconnect", "person": "hr/E1001"}]))
+        with pytest.raises(ApplyRefused, match=r"a join the plan relies on has changed since"):
+            run_apply(tmp_path / "d.json", session, state_dir=state)
+        # a state older than the plan (restored from a backup, another folder) would lose links
+        with pytest.raises(ApplyRefused, match=r"it is older than the plan"):
+            run_apply(tmp_path / "d.json", session, state_dir=tmp_path / "elsewhere")
         assert len(emulator.state.writes) == writes
 
 
@@ -484,7 +503,8 @@ def test_a_deleted_profile_disconnects_and_the_person_joins_by_the_rules_again(e
     write_links(state, links.apply([{"action": "join", "person": person, "account": "i:0#.f|membership|gone@contoso.onmicrosoft.com", "rows": [person]}]))
     with open_session(book, _connection(emulator, tmp_path)) as session:
         plan = run_plan(book, spec.parent, session, state_dir=state)
-    assert {"action": "disconnect", "person": person, "account": "i:0#.f|membership|gone@contoso.onmicrosoft.com", "reason": "the profile no longer exists"} in plan.joins
+    gone = "i:0#.f|membership|gone@contoso.onmicrosoft.com"
+    assert {"action": "disconnect", "person": person, "account": gone, "reason": "the profile no longer exists", "was": gone} in plan.joins
     [rejoined] = [j for j in plan.joins if j["action"] == "join"]
     assert rejoined["person"] == person and rejoined["account"].casefold() == real.casefold() and rejoined["reason"] == "join rule 1"
 
@@ -504,3 +524,26 @@ def test_state_list_show_and_rm(cli, emulator, tmp_path):
     assert (state / "links.json").stat().st_mode & 0o077 == 0
     nothing = cli("state", "list", "--state", str(tmp_path / "nowhere"))
     assert nothing.exit_code == 1 and "no join state here" in nothing.output
+
+
+def test_a_person_projected_by_another_row_now_keeps_its_profile(tmp_path):
+    """A contractor joined at the last apply (named by its badge row) is hired into HR, whose
+    row now projects the person: the same person, so the same profile, renamed in the join
+    state; not a leaver whose profile is cleared."""
+    from maforge.connectors.sync.links import Link, LinkState
+    from maforge.connectors.sync.planner import make_plan
+    from test_sync_engine import NOW
+
+    files = {"hr.csv": hr_csv("E1,adele@contoso.com,Adele,,+1 555,,,"), "badge.jsonl": jsonl({"badgeId": "B1", "emp": "E1", "site": "Building 9"})}
+    book, mv = engine(tmp_path, {"hr": hr_source(), "badge": badge_source()}, files)
+    links = LinkState("Engine Test", "contoso", 4, {"badge/B1": Link(ADELE, ("badge/B1",))})
+    plan = make_plan(book, mv, {ADELE: {"FirstName": "Adele", "CellPhone": "+1 555", "Office": "Building 9"}}, tenant="contoso", refreshed=False, now=NOW, links=links)
+    assert plan.leavers == [] and changes_of(plan, ADELE) == {}
+    assert [(c["action"], c["person"]) for c in plan.joins] == [("disconnect", "badge/B1"), ("join", "hr/E1")]
+
+
+def test_two_rows_with_one_key_get_no_name_in_the_join_state(tmp_path):
+    hr = hr_source(join=[{"criteria": [{"mv": "accountName", "expression": '"i:0#.f|membership|" & [UPN]'}]}])
+    _book, mv = engine(tmp_path, {"hr": hr}, {"hr.csv": hr_csv("E1,adele@contoso.com,Adele,,,,,", "E1,alex@contoso.com,Alex,,,,,")})
+    assert [o.person for o in mv.objects] == [None, None]
+    assert kinds(mv.problems) == ["duplicate-key"] and mv.problems[0].subject == "hr/E1"

@@ -13,7 +13,7 @@ from maforge.connectors.spo.session import RetryPolicy, SpoSession
 from .applier import ApplyRefused, ApplyResult, apply_plan
 from .delta import full_import_reason, tracked_properties
 from .gcpause import collector_paused
-from .links import LinkState, read_links, write_links
+from .links import LinkState, links_digest, read_links, write_links
 from .metaverse import build_metaverse
 from .plan import Plan, PlanError, load_plan
 from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, preview_user
@@ -168,31 +168,46 @@ def run_apply(
 
 
 def _links_for(plan: Plan, plan_path: Path, state_dir: Path | None) -> LinkState | None:
-    """The join state to apply a plan's joins to, or ApplyRefused when it has changed since
-    the plan was made in a way the plan contradicts. A state at the plan's serial, or the one
-    a run of this very plan wrote (a re-run after a kill), is the plan's own. A later state
-    (another plan applied since, `maforge state rm`) is refused when it links a person of the
-    plan's joins to another profile, or one of their profiles to another person: the plan's
-    changes were computed for joins that no longer hold. A later state that agrees (the other
-    plan made the same joins) is taken, and each property's prior value still guards the
-    writes, as always."""
+    """The join state to apply a plan's joins to, or ApplyRefused when the joins the plan was
+    computed for no longer hold. A state at the plan's serial, or the one a run of this very
+    plan wrote (a re-run after a kill), is the plan's own. A later state is taken only when
+    every link the plan relies on without changing it is as it was (the plan's digest) and
+    every person the plan joins or disconnects is as the plan found it or as the plan leaves
+    it (another plan made the same joins). An older state (restored from a backup, another
+    --state folder) is refused: applying would drop every link it lacks."""
     if plan.state_serial is None or state_dir is None:
         return None
     links = read_links(state_dir, plan.connector, plan.tenant)
     if links.serial == plan.state_serial or (links.plan == plan.plan_id and links.serial == plan.state_serial + 1):
         return links
-    held_by = links.by_account()
+
+    def refuse(why: str) -> ApplyRefused:
+        return ApplyRefused(
+            f"{plan_path}: the join state in {state_dir} is at serial {links.serial}, this plan was made at serial {plan.state_serial}, and {why}: "
+            "nothing was written; make a new plan with `maforge plan --out`"
+        )
+
+    if links.serial < plan.state_serial:
+        raise refuse("it is older than the plan (restored from a backup, or another --state folder)")
+    touched = [str(change["person"]) for change in plan.joins]
+    if plan.state_digest is not None and links_digest(links, touched) != plan.state_digest:
+        raise refuse("a join the plan relies on has changed since (another plan applied, or `maforge state rm`)")
+    was: dict[str, str | None] = {}
+    final: dict[str, str | None] = {}
     for change in plan.joins:
-        person, account = str(change["person"]), str(change["account"])
+        person = str(change["person"])
+        was.setdefault(person, change.get("was"))
+        final[person] = str(change["account"]) if change["action"] == "join" else None
+    held_by = links.by_account()
+    for person in was:
         link = links.links.get(person)
-        other = held_by.get(account.casefold())
-        if (link is not None and link.account.casefold() != account.casefold()) or (change["action"] == "join" and other not in (None, person)):
-            now = f"{person} is joined to {link.account}" if link is not None and link.account.casefold() != account.casefold() else f"{account} is joined to {other}"
-            raise ApplyRefused(
-                f"{plan_path}: the join state in {state_dir} has changed since this plan was made (serial {plan.state_serial}, now {links.serial}) "
-                f"and contradicts it: the plan {'joins' if change['action'] == 'join' else 'disconnects'} {person} and {account}, but now {now}; "
-                "nothing was written; make a new plan with `maforge plan --out`"
-            )
+        now = link.account.casefold() if link is not None else None
+        allowed = {None if v is None else v.casefold() for v in (was[person], final[person])}
+        if now not in allowed:
+            raise refuse(f"it now joins {person} to {link.account if link else 'nothing'}, which the plan did not expect")
+        target = final[person]
+        if target is not None and held_by.get(target.casefold()) not in (None, person):
+            raise refuse(f"it now joins {target} to {held_by[target.casefold()]}, not {person}")
     return links
 
 

@@ -38,10 +38,15 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, str):
+        text = value.strip()
         try:
-            return int(value.strip(), 0) if value.strip() else None
+            # base 10 first: "0600" is six hundred; 0x/0o/0b prefixes (bit masks) as written
+            return int(text, 10) if text else None
         except ValueError:
-            return None
+            try:
+                return int(text, 0)
+            except ValueError:
+                return None
     return None
 
 

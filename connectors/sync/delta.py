@@ -62,7 +62,7 @@ def tracked_properties(book: RuleBook) -> list[str]:
     """The `$select` of the import's users/delta round: ALWAYS first, then the rest sorted."""
     names: dict[str, str] = {name.lower(): name for name in ALWAYS}
     connector = book.connector()
-    for prop in [*connector.managed, "AccountName"]:
+    for prop in [*connector.profile_properties, "AccountName"]:
         known = catalogue.lookup(prop) or catalogue.case_match(prop)
         synced = (known.synced_from_entra or "").lower() if known else ""
         for name in (*_GRAPH_NAMES.get(synced, ()), *_ALSO_TRACKED.get(prop.lower(), ())):

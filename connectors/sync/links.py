@@ -23,6 +23,7 @@ previous state as it was. It holds account names (personal data): readable by th
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -71,7 +72,8 @@ class LinkState:
             if change["action"] == "disconnect":
                 links.pop(person, None)
             else:
-                links[person] = Link(str(change["account"]), tuple(change.get("rows") or (person,)))
+                rows = change.get("rows")
+                links[person] = Link(str(change["account"]), tuple(rows) if rows is not None else (person,))
         return LinkState(self.connector, self.tenant, self.serial + 1, links, _now(), plan)
 
     def to_json(self) -> dict[str, Any]:
@@ -120,10 +122,21 @@ def read_links(state_dir: Path, connector: str | None, tenant: str | None) -> Li
             "use another --state folder for each connector and tenant"
         )
     try:
-        links = {str(person): Link(str(entry["account"]), tuple(str(r) for r in entry.get("rows") or (person,))) for person, entry in data["links"].items()}
+        links = {str(person): Link(str(entry["account"]), tuple(str(r) for r in (entry["rows"] if entry.get("rows") is not None else (person,)))) for person, entry in data["links"].items()}
         return LinkState(connector, tenant, int(data["serial"]), links, data.get("updated"), data.get("plan"))
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise LinkStateError(f"{path}: a damaged join state ({type(error).__name__}: {error}); restore it from a backup, or remove it to join every profile again by the join rules") from None
+
+
+def links_digest(state: LinkState, exclude: Iterable[str] = ()) -> str:
+    """A fingerprint of the links (person → profile) outside ``exclude``: a plan records it
+    for the links it relies on without changing them, so an apply can tell they still hold."""
+    skip = set(exclude)
+    digest = hashlib.sha256()
+    for person in sorted(state.links):
+        if person not in skip:
+            digest.update(f"{person}\t{state.links[person].account.casefold()}\n".encode())
+    return digest.hexdigest()
 
 
 def find_links(state: LinkState, wanted: str) -> list[str]:
@@ -141,4 +154,4 @@ def write_links(state_dir: Path, state: LinkState) -> None:
     write_text_atomic(links_path(state_dir), json.dumps(state.to_json(), ensure_ascii=False, indent=1) + "\n", mode=0o600)
 
 
-__all__ = ["LINKS_FILE", "Link", "LinkState", "LinkStateError", "find_links", "links_path", "read_links", "write_links"]
+__all__ = ["LINKS_FILE", "Link", "LinkState", "LinkStateError", "find_links", "links_digest", "links_path", "read_links", "write_links"]

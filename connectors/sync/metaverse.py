@@ -267,7 +267,23 @@ def build_metaverse(
     for run, rows_left in waiting:
         for row in rows_left:
             metaverse.problems.append(Problem("unjoined-row", row.subject, "no join rule finds an object and the source does not project"))
+    _unname_duplicates(metaverse)
     return metaverse
+
+
+def _unname_duplicates(metaverse: Metaverse) -> None:
+    """A person is named by its projecting row's key in the join state; two people with one
+    name would swap profiles between plans. Such people get no name (their joins are computed
+    again every plan) and the plan says which key to make unique."""
+    named: dict[str, list[MvObject]] = {}
+    for mv in metaverse.objects:
+        if mv.person is not None:
+            named.setdefault(mv.person, []).append(mv)
+    for person, objects in named.items():
+        if len(objects) > 1:
+            for mv in objects:
+                mv.person = None
+            metaverse.problems.append(Problem("duplicate-key", person, f"{len(objects)} rows have this key ({', '.join(o.origins[0] for o in objects[:3])}): their joins are not kept in the join state; make the source's key unique"))
 
 
 @dataclass(slots=True)

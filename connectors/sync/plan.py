@@ -81,6 +81,7 @@ class Plan:
     protected: list[str] = field(default_factory=list)  # the spec's sharepoint.protect: apply refuses to touch them
     ordered: list[str] = field(default_factory=list)  # multi-valued properties whose order matters; the others are sets
     state_serial: int | None = None  # the join state's serial the plan was made against (None: no join state)
+    state_digest: str | None = None  # links.links_digest of the links the plan relies on without changing them
     joins: list[dict[str, Any]] = field(default_factory=list)  # join state changes: join | disconnect, per person
     leavers: list[dict[str, Any]] = field(default_factory=list)  # source rows that left a joined person
     id: str = field(default_factory=lambda: uuid.uuid4().hex)  # this plan, among plans made the same second
@@ -124,6 +125,7 @@ class Plan:
             "ordered": sorted(self.ordered),
             "id": self.id,
             "state_serial": self.state_serial,
+            "state_digest": self.state_digest,
             "joins": self.joins,
             "leavers": self.leavers,
         }
@@ -158,10 +160,11 @@ class Plan:
                 list(data.get("warnings", [])),
                 list(data.get("protected", [])),
                 list(data.get("ordered", [])),
-                data.get("state_serial"),
-                list(data.get("joins", [])),
-                list(data.get("leavers", [])),
-                str(data.get("id") or ""),
+                state_serial=data.get("state_serial"),
+                state_digest=data.get("state_digest"),
+                joins=list(data.get("joins", [])),
+                leavers=list(data.get("leavers", [])),
+                id=str(data.get("id") or ""),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise PlanError(f"{where}: a damaged plan ({type(error).__name__}: {error})") from None

@@ -17,7 +17,7 @@ from maforge.connectors.spo.people import claims
 
 from .metaverse import UNRANKED, Metaverse, MvObject, Problem, build_metaverse, flowing_values, join_key
 from .plan import Plan, ProfileChange, PropertyChange, property_change
-from .links import LinkState
+from .links import LinkState, links_digest
 from .rulebook import ConnectorRules, RuleBook
 from .values import CLEAR, IGNORE, is_empty
 
@@ -172,6 +172,10 @@ def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Pro
     if links is not None and links.links:
         spelt = {account.casefold(): account for account in profiles}
         persons = {mv.person: mv for mv in metaverse.objects if mv.person is not None}
+        by_row: dict[str, MvObject] = {}  # a person also answers to every row that made it
+        for mv in metaverse.objects:
+            for row_id in mv.rows:
+                by_row.setdefault(row_id, mv)
         for person, link in links.links.items():
             account = spelt.get(link.account.casefold())
             if account is None:
@@ -185,14 +189,24 @@ def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Pro
                     joins.kept_out.add(persons[person].number)
                 continue
             mv = persons.get(person)
+            if mv is None:
+                # Projected by another row now (a contractor hired into HR, sources
+                # reordered): the same person while one of its rows made it at the last apply.
+                mv = next((by_row[row] for row in link.rows if row in by_row and by_row[row].number not in joins.joined), None)
+                if mv is not None and mv.person is not None and mv.person != person:
+                    joins.changes.append({"action": "disconnect", "person": person, "account": account, "reason": f"the same person is now named {mv.person}"})
+                    joins.changes.append({"action": "join", "person": mv.person, "account": account, "rows": list(mv.rows), "reason": f"formerly {person}"})
             if mv is None:  # every row that made the person has left: recalled, still joined
                 mv = MvObject(len(metaverse.objects), origins=[f"{person} (no longer in the sources)"], person=person)
                 metaverse.objects.append(mv)
+            if mv.number in joins.joined:
+                continue  # two links to one person (a hand-edited state): the first one holds
             left = [row for row in link.rows if row not in mv.rows]
             if left:
                 joins.leavers.append({"person": person, "account": account, "rows": left, "deleted": not mv.rows})
-            if tuple(mv.rows) != link.rows and mv.rows:
-                joins.changes.append({"action": "join", "person": person, "account": account, "rows": list(mv.rows), "reason": "its source rows changed"})
+            if tuple(mv.rows) != link.rows and (mv.person == person or mv.person is None):
+                # recorded, so a leaver is reported once: rows [] when every row has left
+                joins.changes.append({"action": "join", "person": person, "account": account, "rows": list(mv.rows), "reason": "its source rows changed" if mv.rows else "every source row has left"})
             joins.joined[mv.number] = account
             taken.add(account.casefold())
     for account in profiles:
@@ -203,6 +217,8 @@ def join_profiles(connector: ConnectorRules, metaverse: Metaverse, profiles: Pro
         reason = filtered(row) if filtered is not None else None
         if reason is not None:
             for mv in found:
+                if mv.number in joins.joined:
+                    continue  # joined to another profile: the filter keeps nothing of it out
                 joins.kept_out.add(mv.number)
                 joins.problems.append(
                     Problem(
@@ -291,6 +307,10 @@ def make_plan(
     joined, kept_out = joins.joined, joins.kept_out
     if links is not None:
         plan.state_serial = links.serial
+        for change in joins.changes:  # what apply checks the state against
+            held = links.links.get(change["person"])
+            change["was"] = held.account if held is not None else None
+        plan.state_digest = links_digest(links, {change["person"] for change in joins.changes})
         plan.joins = joins.changes
         plan.leavers = joins.leavers
     ma_rank = UNRANKED + len(book.sources)  # this MA's unranked import flows come after every source
