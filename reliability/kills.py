@@ -164,19 +164,39 @@ def _quiet(emu: Emulator, still: float = 0.5, limit: float = 30.0) -> None:
             return
 
 
-def one_seed(workdir: Path, seed: int, mode: Mode, tally: Tally, kills: KillTally) -> None:
-    rng = random.Random(seed)
+def _started_emulator(workdir: Path, mode: Mode) -> Emulator:
+    """A tenant under the realistic limits, large enough for the mode's plan, started."""
     emu = Emulator(EmulatorConfig(profiles=FIRST_SYNTHETIC + 3 * mode.profiles, latency_ms=mode.latency_ms, bulk_job_seconds=0.2, **realistic(mode.budget)), workdir)
     emu.state.jobs = JobLog()
     emu.start()
+    return emu
+
+
+def _saved_plan(emu: Emulator, rng: random.Random, mode: Mode, folder: Path, tag: str):
+    """A random plan for the mode, saved with a connection file beside it: (plan, the values
+    it should leave, its path, the connection file)."""
+    plan = make_plan(emu, rng, mode.profiles, tag, bulk_share=0.6 if mode.bulk != "never" else 0.3)
+    path = folder / "plan.json"
+    save_plan(plan, path)
+    connection = folder / "connection.json"
+    connection.write_text(json.dumps(emu.connection()), encoding="utf-8")
+    return plan, expected_values(plan), path, connection
+
+
+def _count_throttling(emu: Emulator, tally: Tally) -> int:
+    """Add the emulator's 429s to the tally; how many there were."""
+    stats = emu.throttle.stats()
+    tally.throttled += int(stats["throttled"])
+    tally.throttled_by.update({k: n for k, n in dict(stats["throttled_by"]).items() if n})
+    return int(stats["throttled"])
+
+
+def one_seed(workdir: Path, seed: int, mode: Mode, tally: Tally, kills: KillTally) -> None:
+    rng = random.Random(seed)
+    emu = _started_emulator(workdir, mode)
     folder = Path(tempfile.mkdtemp(prefix=f"seed-{seed}-", dir=workdir))
     try:
-        plan = make_plan(emu, rng, mode.profiles, f"k{seed}", bulk_share=0.6 if mode.bulk != "never" else 0.3)
-        expected = expected_values(plan)
-        path = folder / "plan.json"
-        save_plan(plan, path)
-        connection = folder / "connection.json"
-        connection.write_text(json.dumps(emu.connection()), encoding="utf-8")
+        plan, expected, path, connection = _saved_plan(emu, rng, mode, folder, f"k{seed}")
         command = _command(path, connection, mode, folder / "state")
         tally.applies += 1
         tally.planned += plan.change_count
@@ -232,9 +252,7 @@ def one_seed(workdir: Path, seed: int, mode: Mode, tally: Tally, kills: KillTall
         judge_final(emu, expected, emu.state.writes[start:], tally)
         kills.files_left += sum(1 for name in emu.state.files if "maforge-imports/maforge-" in name)
     finally:
-        stats = emu.throttle.stats()
-        tally.throttled += int(stats["throttled"])
-        tally.throttled_by.update({k: n for k, n in dict(stats["throttled_by"]).items() if n})
+        _count_throttling(emu, tally)
         emu.stop()
 
 
@@ -356,17 +374,10 @@ def stop_seed(workdir: Path, seed: int, mode: Mode, max_wait: float, storm: bool
     must stop cleanly; the same command then runs again once the throttled calls have left
     the budget's window. Every run is judged by the write log, as the killed runs are."""
     rng = random.Random(seed)
-    emu = Emulator(EmulatorConfig(profiles=FIRST_SYNTHETIC + 3 * mode.profiles, latency_ms=mode.latency_ms, bulk_job_seconds=0.2, **realistic(mode.budget)), workdir)
-    emu.state.jobs = JobLog()
-    emu.start()
+    emu = _started_emulator(workdir, mode)
     folder = Path(tempfile.mkdtemp(prefix=f"stop-{seed}-", dir=workdir))
     try:
-        plan = make_plan(emu, rng, mode.profiles, f"w{seed}", bulk_share=0.6 if mode.bulk != "never" else 0.3)
-        expected = expected_values(plan)
-        path = folder / "plan.json"
-        save_plan(plan, path)
-        connection = folder / "connection.json"
-        connection.write_text(json.dumps(emu.connection()), encoding="utf-8")
+        plan, expected, path, connection = _saved_plan(emu, rng, mode, folder, f"w{seed}")
         command = [*_command(path, connection, mode, folder / "state"), "--max-wait", f"{max_wait:g}s"]
         journal, results = path.with_name("plan.json.journal"), path.with_name("plan.json.results.json")
         tally.applies += 1
@@ -422,10 +433,7 @@ def stop_seed(workdir: Path, seed: int, mode: Mode, max_wait: float, storm: bool
             tally.reruns += 1
         judge_final(emu, expected, emu.state.writes[start:], tally)
     finally:
-        stats = emu.throttle.stats()
-        tally.throttled += int(stats["throttled"])
-        stops.met_429 += int(stats["throttled"])
-        tally.throttled_by.update({k: n for k, n in dict(stats["throttled_by"]).items() if n})
+        stops.met_429 += _count_throttling(emu, tally)
         emu.stop()
 
 

@@ -13,8 +13,9 @@ Compiled once per run from the manifest (`connectors[].filter`), not interpreted
 
 Where the documentation is silent, and what we chose:
 - text compares case-insensitively, as joins do: the metaverse and connector space live in
-  SQL Server under a case-insensitive collation (inferred, unverified). SharePoint writes
-  claims logins in lower case, so the sample's `#ext#` filter means the same either way.
+  SQL Server under a case-insensitive collation (inferred, unverified). Guest UPNs carry `#EXT#`
+  in upper case and no public source says how a claims login spells it, so the sample's
+  `#ext#` filter is written to match both.
 - a multi-valued attribute meets a condition when any of its values does; `not-…` operators
   (and `inequality`) need every value to meet them (inferred, unverified).
 - `less-than` … `greater-than-or-equal`, `bit-on` and `bit-off` compare numbers when both

@@ -113,7 +113,8 @@ class Metaverse:
         for attribute, value in values.items():
             if value is IGNORE:
                 continue
-            rank = ranks.get(attribute, fallback_rank)
+            # equal precedence is by position in the file only: a source's own rank does not count
+            rank = fallback_rank if attribute in equal else ranks.get(attribute, fallback_rank)
             held = held_ranks.get(attribute)
             if attribute in equal and held is not None:
                 self._contribute_equal(target, attribute, value, fallback_rank)
