@@ -428,6 +428,48 @@ def test_a_joined_profile_stays_joined_when_the_value_the_join_rule_compared_cha
     assert plan.state_serial == 1 and plan.joins == [] and plan.leavers == []
 
 
+def test_preview_joins_a_user_as_the_plan_does(emulator, tmp_path):
+    """`maforge preview` is one user's part of the plan: after HR changed Adele's UPN, a
+    preview by the new UPN and one by her profile both show the profile she stays joined to,
+    with the change the plan makes, from SharePoint and from the snapshot alike."""
+    from maforge.connectors.sync.commands import run_import, run_preview
+
+    spec, book, state = _applied_sample(emulator, tmp_path)
+    rows = _hr_rows(spec.parent / "hr.csv")
+    adele = next(r for r in rows if r["UPN"].startswith("adele.vance@"))
+    old_account = "i:0#.f|membership|" + adele["UPN"]
+    adele["UPN"] = "adele.v@contoso.onmicrosoft.com"
+    adele["MobilePhone"] = "+1 425 555 0777"
+    _write_hr(spec.parent / "hr.csv", rows)
+    with open_session(book, _connection(emulator, tmp_path)) as session:
+        plan = run_plan(book, spec.parent, session, state_dir=state)
+        run_import(book, session, state)
+        shown = [run_preview(book, spec.parent, session, user, state_dir=state) for user in ("adele.v@contoso.onmicrosoft.com", old_account)]
+        shown.append(run_preview(book, spec.parent, None, "adele.v@contoso.onmicrosoft.com", refresh=False, state_dir=state, tenant="contoso"))
+    [planned] = [p for p in plan.profiles if p.account.casefold() == old_account.casefold()]
+    for preview in shown:
+        assert preview.account is not None and preview.account.casefold() == old_account.casefold() and preview.note is None
+        changed = {f.property: (f.outcome, f.after) for f in preview.flows if f.outcome in ("set", "change", "clear")}
+        assert changed == {c.property: (c.action, c.after) for c in planned.changes}
+
+
+def test_preview_of_a_guest_the_filter_keeps_out_plans_nothing(emulator_factory, tmp_path):
+    """The connector filter keeps `#ext#` guests out (a filtered disconnector, jj590228): a
+    preview of the guest says nothing is planned, as the plan does."""
+    from maforge.connectors.sync.commands import run_preview
+
+    spec = _sample_copy(tmp_path)
+    _add_hr_row(spec.parent / "hr.csv", **GUEST)
+    seed = tmp_path / "seed.csv"
+    shutil.copy(spec.parent / "hr.csv", seed)
+    emulator = emulator_factory(seed_file=seed, profiles=26)
+    book = RuleBook.from_spec(load_spec(spec)[0])
+    with open_session(book, _connection(emulator, tmp_path)) as session:
+        preview = run_preview(book, spec.parent, session, GUEST_UPN, state_dir=tmp_path / "state")
+    assert preview.account is None and preview.note is not None
+    assert preview.note.startswith("nothing is planned for this user") and "#ext#" in preview.note
+
+
 def test_a_person_whose_rows_left_is_a_leaver_and_clear_flows_clear(emulator, tmp_path):
     """MIM recalls the values a leaving connector contributed (deprovisioning, "recall
     attributes"); the person stays while its profile is joined (the default object deletion
@@ -457,10 +499,10 @@ def test_a_person_whose_rows_left_is_a_leaver_and_clear_flows_clear(emulator, tm
     assert not [p for p in again.profiles if p.account.casefold() == account.casefold()]
 
 
-def test_a_plan_the_join_state_now_contradicts_is_refused(emulator, tmp_path):
-    """The plan records the join state's serial. A later state that agrees with the plan's
-    joins (another plan made the same ones) is taken; one that joins a person of the plan to
-    another profile refuses the whole plan before anything is written."""
+def test_an_apply_on_changed_join_state_is_refused_as_stale(emulator, tmp_path):
+    """Issue 16: "the plan records the state version it was made against, so an apply on
+    changed state is refused as stale", as Terraform refuses a saved plan once its state has
+    moved on. The same plan run again after it wrote the state itself is its own state."""
     from maforge.connectors.sync.applier import ApplyRefused
     from maforge.connectors.sync.commands import run_apply
     from maforge.connectors.sync.links import read_links, write_links
@@ -470,26 +512,31 @@ def test_a_plan_the_join_state_now_contradicts_is_refused(emulator, tmp_path):
     book = RuleBook.from_spec(load_spec(spec)[0])
     state = tmp_path / "state"
     with open_session(book, _connection(emulator, tmp_path)) as session:
-        for name in ("a.json", "b.json", "c.json"):
+        for name in ("a.json", "b.json"):
             save_plan(run_plan(book, spec.parent, session, state_dir=state), tmp_path / name)
         assert run_apply(tmp_path / "b.json", session, state_dir=state).ok
         assert run_apply(tmp_path / "b.json", session, state_dir=state).ok  # the same plan again: it wrote the state itself
-        assert run_apply(tmp_path / "a.json", session, state_dir=state).ok  # made the same joins: agrees
-        links = read_links(state, book.name, "contoso")
-        write_links(state, links.apply([{"action": "join", "person": "hr/E1010", "account": "i:0#.f|membership|megan.bowen@contoso.onmicrosoft.com"}]))
         writes = len(emulator.state.writes)
-        with pytest.raises(ApplyRefused, match=r"is at serial 3, this plan was made at serial 0, and it now joins hr/E1010 to .*megan.bowen.*, which the plan did not expect"):
-            run_apply(tmp_path / "c.json", session, state_dir=state)
-        assert len(emulator.state.writes) == writes
-        # a plan that relies on a link without changing it: `maforge state rm` of that link refuses it
+        # a plan made at the same serial, with the same joins, is still stale: its state moved on
+        with pytest.raises(ApplyRefused, match=r"a\.json: the plan is stale: it was made against join state serial 0, and the join state in .* \(serial 1\) has changed since"):
+            run_apply(tmp_path / "a.json", session, state_dir=state)
         save_plan(run_plan(book, spec.parent, session, state_dir=state), tmp_path / "d.json")
         links = read_links(state, book.name, "contoso")
-        write_links(state, links.apply([{"action": "disconnect", "person": "hr/E1001"}]))
-        with pytest.raises(ApplyRefused, match=r"a join the plan relies on has changed since"):
+        write_links(state, links.apply([{"action": "disconnect", "person": "hr/E1001"}]))  # `maforge state rm`
+        with pytest.raises(ApplyRefused, match=r"\(serial 2\) has changed since \(another plan applied, or `maforge state rm`\)"):
             run_apply(tmp_path / "d.json", session, state_dir=state)
         # a state older than the plan (restored from a backup, another folder) would lose links
-        with pytest.raises(ApplyRefused, match=r"it is older than the plan"):
+        with pytest.raises(ApplyRefused, match=r"\(serial 0\) is older than the plan"):
             run_apply(tmp_path / "d.json", session, state_dir=tmp_path / "elsewhere")
+        # the same serial with other links: a hand-edited file
+        save_plan(run_plan(book, spec.parent, session, state_dir=state), tmp_path / "e.json")
+        links = read_links(state, book.name, "contoso")
+        person = sorted(links.links)[0]
+        edited = json.loads((state / "links.json").read_text(encoding="utf-8"))
+        del edited["links"][person]
+        (state / "links.json").write_text(json.dumps(edited), encoding="utf-8")
+        with pytest.raises(ApplyRefused, match=r"holds other links than the plan relies on"):
+            run_apply(tmp_path / "e.json", session, state_dir=state)
         assert len(emulator.state.writes) == writes
 
 

@@ -260,9 +260,10 @@ def test_the_built_package_runs_import_plan_apply(emulator, tmp_path):
     from_spec = run_plan(RuleBook.from_spec(spec), SAMPLES, None, refresh=False, state_dir=tmp_path / "state", tenant="contoso")
     from_package = load_plan(tmp_path / "plan.json")
     assert from_package.profiles == from_spec.profiles and from_package.spec_hash == from_spec.spec_hash
-    applied = run("apply", str(tmp_path / "plan.json"), "--connection", connection)
+    # the state folder the plan was made against: its join state, and nothing written into samples/
+    applied = run("apply", str(tmp_path / "plan.json"), "--connection", connection, "--state", str(tmp_path / "state"))
     assert applied.returncode == 0, applied.stderr
-    empty = run("plan", "--connection", connection, "--expect-no-changes")
+    empty = run("plan", "--connection", connection, "--expect-no-changes", "--snapshot", str(tmp_path / "state"))
     assert empty.returncode == 0, empty.stdout + empty.stderr
 
 

@@ -4,6 +4,8 @@ parse options and print."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from pathlib import Path
 
 from maforge.connectors.spo.connection import Connection
@@ -14,11 +16,11 @@ from .applier import ApplyRefused, ApplyResult, apply_plan
 from .delta import full_import_reason, tracked_properties
 from .gcpause import collector_paused
 from .links import LinkState, links_digest, read_links, write_links
-from .metaverse import build_metaverse
+from .metaverse import UNRANKED, Metaverse, build_metaverse
 from .plan import Plan, PlanError, load_plan
-from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, preview_user
+from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, own_import, preview_join, preview_user
 from .progress import Progress, notify
-from .rulebook import RuleBook
+from .rulebook import ConnectorRules, RuleBook
 from .signin import delegated_write_warning
 from .snapshot import Snapshot, import_profiles, read_snapshot, record_applied
 
@@ -168,47 +170,34 @@ def run_apply(
 
 
 def _links_for(plan: Plan, plan_path: Path, state_dir: Path | None) -> LinkState | None:
-    """The join state to apply a plan's joins to, or ApplyRefused when the joins the plan was
-    computed for no longer hold. A state at the plan's serial, or the one a run of this very
-    plan wrote (a re-run after a kill), is the plan's own. A later state is taken only when
-    every link the plan relies on without changing it is as it was (the plan's digest) and
-    every person the plan joins or disconnects is as the plan found it or as the plan leaves
-    it (another plan made the same joins). An older state (restored from a backup, another
-    --state folder) is refused: applying would drop every link it lacks."""
+    """The join state to apply a plan's joins to, or ApplyRefused when the plan is stale.
+
+    As Terraform refuses a saved plan once the state has moved on, a plan applies only to
+    the join state it was made against: the serial it records, with the links it relies on
+    as they were (the digest guards a hand-edited file that kept its serial). The one other
+    state taken is the one a run of this very plan wrote (a re-run after a kill). Any other
+    state (another plan applied since, `maforge state rm`, a backup restored, another
+    --state folder) refuses the plan before anything is written: the joins it was computed
+    for may no longer hold."""
     if plan.state_serial is None or state_dir is None:
         return None
     links = read_links(state_dir, plan.connector, plan.tenant)
-    if links.serial == plan.state_serial or (links.plan == plan.plan_id and links.serial == plan.state_serial + 1):
-        return links
-
-    def refuse(why: str) -> ApplyRefused:
-        return ApplyRefused(
-            f"{plan_path}: the join state in {state_dir} is at serial {links.serial}, this plan was made at serial {plan.state_serial}, and {why}: "
-            "nothing was written; make a new plan with `maforge plan --out`"
-        )
-
-    if links.serial < plan.state_serial:
-        raise refuse("it is older than the plan (restored from a backup, or another --state folder)")
+    if links.plan == plan.plan_id and links.serial == plan.state_serial + 1:
+        return links  # this plan's own joins, written by an earlier run of it
+    if links.serial != plan.state_serial:
+        why = "is older than the plan (a backup restored, or another --state folder)" if links.serial < plan.state_serial else "has changed since (another plan applied, or `maforge state rm`)"
+        raise _stale(plan, plan_path, state_dir, links, why)
     touched = [str(change["person"]) for change in plan.joins]
     if plan.state_digest is not None and links_digest(links, touched) != plan.state_digest:
-        raise refuse("a join the plan relies on has changed since (another plan applied, or `maforge state rm`)")
-    was: dict[str, str | None] = {}
-    final: dict[str, str | None] = {}
-    for change in plan.joins:
-        person = str(change["person"])
-        was.setdefault(person, change.get("was"))
-        final[person] = str(change["account"]) if change["action"] == "join" else None
-    held_by = links.by_account()
-    for person in was:
-        link = links.links.get(person)
-        now = link.account.casefold() if link is not None else None
-        allowed = {None if v is None else v.casefold() for v in (was[person], final[person])}
-        if now not in allowed:
-            raise refuse(f"it now joins {person} to {link.account if link else 'nothing'}, which the plan did not expect")
-        target = final[person]
-        if target is not None and held_by.get(target.casefold()) not in (None, person):
-            raise refuse(f"it now joins {target} to {held_by[target.casefold()]}, not {person}")
+        raise _stale(plan, plan_path, state_dir, links, "holds other links than the plan relies on (the file was edited)")
     return links
+
+
+def _stale(plan: Plan, plan_path: Path, state_dir: Path, links: LinkState, why: str) -> ApplyRefused:
+    return ApplyRefused(
+        f"{plan_path}: the plan is stale: it was made against join state serial {plan.state_serial}, and the join state in {state_dir} "
+        f"(serial {links.serial}) {why}; nothing was written; make a new plan with `maforge plan --out`"
+    )
 
 
 def applied_values(plan: Plan, result: ApplyResult) -> dict[tuple[str, str], object]:
@@ -234,16 +223,68 @@ def run_preview(
     state_dir: Path = DEFAULT_STATE_DIR,
     tenant: str | None = None,
 ) -> Preview:
-    """One user, flow by flow, against their profile now (or in the snapshot); writes nothing."""
+    """One user, flow by flow, against their profile now (or in the snapshot); writes nothing.
+
+    The user is joined as `maforge plan` joins (the join state's sticky links, the connector
+    filter, the join rules) and this MA's own import flows decline what they decline, so the
+    preview of a user is that user's part of the plan."""
     now = now_utc()
     connector = book.connector()
     metaverse = build_metaverse(book, sources_dir, now, session)
-    found = find_object(connector, metaverse, user)
-    account = str(found.values.get(connector.anchor_join)) if found is not None and connector.anchor_join and found.values.get(connector.anchor_join) else claims(user)
     if refresh:
         if session is None:
             raise PlanError("a preview with a refresh reads SharePoint: give --connection, or use --refresh=false after an import")
-        current = PeopleClient(session, connector.multi_valued).get_properties(account)
+        links = read_links(state_dir, book.name, session.connection.tenant)
+        profiles, links = _preview_profiles(connector, metaverse, links, user, now, PeopleClient(session, connector.multi_valued))
     else:
-        current = read_snapshot(state_dir / SNAPSHOT_FILE, tenant).values(account)
-    return preview_user(book, metaverse, current, account, user, now)
+        snapshot = read_snapshot(state_dir / SNAPSHOT_FILE, tenant)
+        links = read_links(state_dir, book.name, snapshot.tenant)
+        profiles = {entry["account"]: entry["values"] for entry in snapshot.profiles.values()}
+    mv, account, note = preview_join(connector, metaverse, profiles, links, user, now)
+    current = profiles.get(account) if account is not None else None
+    declined: list[str] = []
+    if mv is not None and account is not None and connector.import_flows is not None:
+        declined = own_import(connector, metaverse, mv, profiles[account], account, now, UNRANKED + len(book.sources))
+    return preview_user(book, mv, current, account, user, now, declined=declined, note=note)
+
+
+def _preview_profiles(connector: ConnectorRules, metaverse: Metaverse, links: LinkState, user: str, now: dt.datetime, people: PeopleClient) -> tuple[dict[str, dict], LinkState]:
+    """The profiles a preview of ``user`` needs from SharePoint, and the links among them.
+
+    Reading every profile for one user would cost a full import; the plan's joins for this
+    user depend only on: the profile the user names, the profile the user's person is linked
+    to, the profile its sources name, and the profiles linked to any person that profile's
+    join rules find (a person joined elsewhere stays there). Links to profiles not read are
+    left out, so they neither disconnect nor hold anything here."""
+    wanted: dict[str, None] = {claims(user): None}
+    mv = find_object(connector, metaverse, user)
+    if mv is not None:
+        if mv.person is not None and mv.person in links.links:
+            wanted[links.links[mv.person].account] = None
+        named = mv.values.get(connector.anchor_join) if connector.anchor_join else None
+        if isinstance(named, str) and named:
+            wanted[named] = None
+    profiles: dict[str, dict] = {}
+
+    asked: set[str] = set()
+
+    def read(accounts: list[str]) -> None:
+        for account in accounts:  # one to three profiles: plain reads, no $batch
+            if account.casefold() not in asked:
+                asked.add(account.casefold())
+                values = people.get_properties(account)
+                if values is not None:
+                    profiles[str(values.get("AccountName") or account)] = values
+
+    read(list(wanted))
+    anchor = connector.anchor[0] if connector.anchor else "AccountName"
+    more = []
+    for account, values in list(profiles.items()):
+        found, _rule = metaverse.find(connector.join({anchor: account, **values}, now))
+        more += [links.links[o.person].account for o in found if o.person is not None and o.person in links.links]
+    read(more)
+    tried = {a.casefold() for a in [*wanted, *more]}
+    kept = {person: link for person, link in links.links.items() if link.account.casefold() in tried}
+    return profiles, dataclasses.replace(links, links=kept)
+
+

@@ -5,7 +5,7 @@ computed by the export flows and compared with what SharePoint holds."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -380,14 +380,39 @@ def find_object(connector: ConnectorRules, metaverse: Metaverse, user: str) -> M
     return None
 
 
-def preview_user(book: RuleBook, metaverse: Metaverse, current: dict[str, Any] | None, account: str | None, user: str, now: dt.datetime) -> Preview:
-    """What one user would get, flow by flow, against ``current`` (their profile's values)."""
-    connector = book.connector()
+def preview_join(connector: ConnectorRules, metaverse: Metaverse, profiles: Profiles, links: LinkState | None, user: str, now: dt.datetime) -> tuple[MvObject | None, str | None, str | None]:
+    """Which metaverse object and which profile `maforge preview USER` shows, joined as
+    `maforge plan` joins them (join_profiles: sticky links first, the connector filter, then
+    the join rules): (object, profile account, a note when they are not joined).
+
+    USER may name the profile (its login) or the person (a value of the sources, such as a
+    new UPN HR already holds while the profile still has the old one)."""
+    joins = join_profiles(connector, metaverse, profiles, now, links)
+    by_number = {mv.number: mv for mv in metaverse.objects}
+    wanted = {join_key(user), join_key(claims(user))}
+    for number, account in joins.joined.items():
+        if join_key(account) in wanted:
+            return by_number[number], account, None
     mv = find_object(connector, metaverse, user)
+    if mv is None:
+        return None, None, None
+    if mv.number in joins.joined:
+        return mv, joins.joined[mv.number], None
+    if mv.number in joins.kept_out:
+        why = next((p.detail for p in joins.problems if p.kind == "connector-filtered" and p.subject in mv.origins), "its profile meets the connector filter")
+        return mv, None, f"nothing is planned for this user: {why}"
+    return mv, None, next((f"{p.kind}: {p.detail}" for p in joins.problems if p.subject in mv.origins), None)
+
+
+def preview_user(book: RuleBook, mv: MvObject | None, current: dict[str, Any] | None, account: str | None, user: str, now: dt.datetime, *, declined: Iterable[str] = (), note: str | None = None) -> Preview:
+    """What one user would get, flow by flow, against ``current`` (their profile's values).
+    ``declined``: the export flows this MA's own import flows keep from running (own_import)."""
+    connector = book.connector()
     if mv is None:
         return Preview(user, None, (), {}, (), "no source row gives this user; check the sources and their join rules")
     blocked, _problems, _warnings = property_problems(connector)
     computed = connector.export(flowing_values(mv), now)
+    declined = set(declined)
     flows = []
     for prop in connector.managed:
         have = normalise((current or {}).get(prop), prop in connector.multi_valued)
@@ -397,14 +422,17 @@ def preview_user(book: RuleBook, metaverse: Metaverse, current: dict[str, Any] |
         want = desired_value(connector, prop, computed[prop])
         if prop in blocked:
             outcome, after = "not editable", None
+        elif prop in declined:
+            outcome, after = "declined: this MA imports the value with equal or higher precedence", None
         elif want is IGNORE:
             outcome, after = "left alone", None
         else:
             change = compare(connector, current or {}, {prop: want})
             outcome, after = (change[0].action, change[0].after) if change else ("unchanged", None)
         flows.append(FlowPreview(prop, connector.described.get(prop, ""), connector.when_null.get(prop, "skip"), computed[prop], have, outcome, after))
-    note = None if current is not None else "no SharePoint profile for this user: every value shown would be refused"
+    if note is None and current is None:
+        note = "no SharePoint profile for this user: every value shown would be refused"
     return Preview(user, account, tuple(mv.origins), dict(mv.values), tuple(flows), note)
 
 
-__all__ = ["Preview", "build_metaverse", "preview_user", "compare", "desired_values", "make_plan", "normalise", "now_utc", "same_values"]
+__all__ = ["Preview", "build_metaverse", "preview_join", "preview_user", "compare", "desired_values", "make_plan", "normalise", "now_utc", "same_values"]
