@@ -18,13 +18,15 @@ from maforge import __version__
 from maforge.atomic import replace_directory
 from maforge.templates import environment
 
-from .capabilities import capability_numbers
+from .csharp.extension import FOLDER as EXTENSION_FOLDER
+from .csharp.extension import extension_files, written_by_hand
+from .mim.capabilities import capability_numbers
 from .identity import ma_id
-from .maexport import ScriptedRule, emit_ma_export
-from .mimxml import write_export_ma
+from .mim.maexport import ScriptedRule, emit_ma_export
+from .mim.mimxml import write_export_ma
 from .model import ConnectorSpec
-from .pyemit import package_files
-from .scriptset import script_set
+from .python.emit import package_files
+from .powershell.scriptset import script_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +37,20 @@ class SecretToSet:
 
 
 @dataclass(frozen=True, slots=True)
+class ExtensionWritten:
+    """The rules extension a build wrote (csharp/extension.py)."""
+
+    dll: str
+    folder: str
+    by_hand: int  # members the admin writes in another file of the class
+
+
+@dataclass(frozen=True, slots=True)
 class BuildResult:
     files: dict[str, str]  # relative path → text
     xml_name: str
     scripted_rules: tuple[ScriptedRule, ...]
+    extension: ExtensionWritten | None = None
 
 
 def export_file_name(spec: ConnectorSpec) -> str:
@@ -69,6 +81,8 @@ def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
     files = {xml_name: xml_text}
     for name, text in scripts.files().items():
         files[f"scripts/{name}"] = text
+    extension = extension_files(spec, source)
+    by_hand = written_by_hand(spec) if extension else []
     notes = environment().get_template("build/README.md.j2").render(
         spec=spec,
         version=__version__,
@@ -79,10 +93,14 @@ def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
         secrets=secrets_to_set(spec),
         scripted=export.scripted_rules,
         extra_notes=_connector_notes(spec),
+        extension_folder=EXTENSION_FOLDER if extension else None,
+        extension_by_hand=by_hand,
     )
     files["README.md"] = notes
+    files.update(extension)
     files.update(package_files(spec))
-    return BuildResult(files, xml_name, export.scripted_rules)
+    written = ExtensionWritten(spec.mim.rules_extension.assembly, EXTENSION_FOLDER, len(by_hand)) if extension and spec.mim.rules_extension else None
+    return BuildResult(files, xml_name, export.scripted_rules, written)
 
 
 def _connector_notes(spec: ConnectorSpec) -> str:
@@ -90,7 +108,7 @@ def _connector_notes(spec: ConnectorSpec) -> str:
     from .model import ConnectorType
 
     if spec.type is ConnectorType.SPO_USER_PROFILES:
-        from .sposcripts import admin_notes
+        from .powershell.sposcripts import admin_notes
 
         return admin_notes(spec)
     return ""

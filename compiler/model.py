@@ -375,6 +375,23 @@ class ValueMapping:
         return ()
 
 
+def export_rule_name(cs_object_type: str, target: str) -> str:
+    """The flow-rule name MIM passes to MapAttributesForExport for a scripted export flow.
+    The MA export writes it and the rules extension switches on it: one name, both places."""
+    return f"export:{cs_object_type}.{target}"
+
+
+def import_rule_name(cs_object_type: str, target: str) -> str:
+    """The flow-rule name of a scripted import flow (MapAttributesForImport)."""
+    return f"import:{cs_object_type}.{target}"
+
+
+def join_rule_name(cs_object_type: str, rule_number: int, mv_attribute: str) -> str:
+    """The flow-rule name of a scripted join mapping (MapAttributesForJoin): rule_number counts
+    the join rules of the object type from 1."""
+    return f"join:{cs_object_type}.{rule_number}.{mv_attribute}"
+
+
 @dataclass(frozen=True, slots=True)
 class ImportFlow:
     target: str  # metaverse attribute

@@ -35,7 +35,7 @@ from lxml import etree
 from maforge import __version__
 
 from . import psconnector
-from .capabilities import EXPORT_TYPES, capability_numbers
+from .mim.capabilities import EXPORT_TYPES, capability_numbers
 from .diagnostics import Diagnostic
 from .identity import ma_id
 from .model import (
@@ -47,7 +47,7 @@ from .model import (
     ValueMapping,
 )
 from .rules import SECRET_LOOKING_NAME, SECRET_REFERENCE
-from .scriptset import SCRIPT_FILES, ScriptError, script_set
+from .powershell.scriptset import SCRIPT_FILES, ScriptError, script_set
 
 SECRET_MASK = "•••• (set in MIM)"
 PLAN_CHANGES_SHOWN = 100  # the first N changes of a plan are listed one by one
@@ -778,7 +778,7 @@ def _sources(spec: ConnectorSpec) -> list[RuleLine]:
 def _built_tree(spec: ConnectorSpec, report: Report) -> etree._Element | None:
     """The `<export-ma>` tree the build would write: where the MA's stored identity and
     mask are read from (carried elements included)."""
-    from .maexport import PreserveError, emit_ma_export
+    from .mim.maexport import PreserveError, emit_ma_export
 
     try:
         texts = script_set(spec).texts
@@ -877,9 +877,9 @@ def report_from_spec(path: Path, environment: str | None = None, display: str | 
 def report_from_export(path: Path, mv: Path | None = None, display: str | None = None) -> Report:
     """Read an MA file the way `maforge import-ma` does, into a scratch folder, then collect.
     Raises :class:`ReportError` when it is not an MA file maforge can read."""
-    from .decompile import ImportError_
+    from .mim.decompile import ImportError_
     from .diagnostics import SpecError
-    from .importma import import_ma
+    from .mim.importma import import_ma
     from .validate import load_spec
 
     shown = display or str(path)

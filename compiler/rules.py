@@ -579,7 +579,8 @@ def rules_extension(ctx: RuleContext) -> Iterator[Diagnostic]:
         yield ctx.warning(
             "MF241",
             f"{count} rule{'s' if count != 1 else ''} run{'' if count != 1 else 's'} in a MIM rules extension (expression or scripted), "
-            "but mim.rulesExtension names none: MIM will not run them until one is configured",
+            "but mim.rulesExtension names none: MIM will not run them until one is configured; "
+            "name one (mim.rulesExtension.assembly) and `maforge build` writes it",
             needs[0],
         )
 

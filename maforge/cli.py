@@ -164,7 +164,7 @@ def build(
     """
     from maforge.atomic import OutputDirectoryError
     from maforge.compiler.build import render_outputs, write_build
-    from maforge.compiler.scriptset import ScriptError
+    from maforge.compiler.powershell.scriptset import ScriptError
 
     model = _load_model(spec, env, "build")
     try:
@@ -178,11 +178,15 @@ def build(
         raise typer.Exit(2 if isinstance(error, OutputDirectoryError) else 1) from None
     scripts = sum(1 for name in result.files if name.startswith("scripts/"))
     typer.echo(f"wrote {out / result.xml_name}, {scripts} scripts in {out / 'scripts'}, and {out / 'README.md'}")
-    if result.scripted_rules:
-        count = len(result.scripted_rules)
+    count = len(result.scripted_rules)
+    if result.extension is not None:
+        typer.echo(f"wrote the rules extension {result.extension.dll} for {count} flow rule{'s' if count != 1 else ''} in {out / result.extension.folder}; compile it on the MIM server with its build.ps1")
+        if result.extension.by_hand:
+            typer.echo(f"warning: {result.extension.by_hand} member{'s' if result.extension.by_hand != 1 else ''} of the rules extension must be written by hand (listed in {out / 'README.md'})", err=True)
+    elif count:
         typer.echo(
-            f"warning: {count} mapping{'s' if count != 1 else ''} need{'' if count != 1 else 's'} a MIM rules extension "
-            f"(listed in {out / 'README.md'})",
+            f"warning: {count} mapping{'s' if count != 1 else ''} need{'' if count != 1 else 's'} a MIM rules extension, "
+            f"and mim.rulesExtension names none (listed in {out / 'README.md'})",
             err=True,
         )
 
@@ -210,8 +214,8 @@ def import_ma(
 
     Exit status: 0 imported, 1 the file is not an MA export or is unsafe, 2 usage error.
     """
-    from maforge.compiler.decompile import ImportError_
-    from maforge.compiler.importma import import_ma as run_import, planned_spec_name
+    from maforge.compiler.mim.decompile import ImportError_
+    from maforge.compiler.mim.importma import import_ma as run_import, planned_spec_name
 
     if not export.is_file():
         typer.echo(f"maforge import-ma: {export}: no such file; check the path (an MA export is the XML that Synchronization Service Manager's Export Management Agent writes)", err=True)
@@ -258,8 +262,8 @@ def diff(
     """
     import json
 
-    from maforge.compiler.sources import SourceError, load_ma_tree
-    from maforge.compiler.semdiff import semantic_diff
+    from maforge.compiler.mim.sources import SourceError, load_ma_tree
+    from maforge.compiler.mim.semdiff import semantic_diff
 
     try:
         a = load_ma_tree(left, env)
@@ -316,7 +320,7 @@ def report(
     from maforge.compiler.diagnostics import SpecError
     from maforge.compiler.loader import UnreadableFile
     from maforge.compiler.report import ReportError, plan_view, render_html, report_from_export, report_from_spec
-    from maforge.compiler.sources import is_ma_file
+    from maforge.compiler.mim.sources import is_ma_file
     from maforge.compiler.validate import UnknownEnvironment
     from maforge.connectors.sync.plan import PlanError
 

@@ -173,8 +173,8 @@ def _body(name: str = "Hostile", attribute: str | None = None) -> str:
 
 def _check_ma(path: Path, work: Path, right: Path, *, where: str | None, secrets: Iterable[str] = (), canary: _Canary | None = None) -> str | None:
     """import-ma, diff and read_ma_file must all refuse ``path`` cleanly."""
-    from maforge.compiler.decompile import ImportError_, read_ma_file
-    from maforge.compiler.sources import SourceError, load_ma_tree
+    from maforge.compiler.mim.decompile import ImportError_, read_ma_file
+    from maforge.compiler.mim.sources import SourceError, load_ma_tree
 
     before = canary.connections if canary else 0
     out = work / "out"
@@ -329,7 +329,7 @@ def _xml_trials(quick: bool, work: Path) -> list[Trial]:
 
     # Over-size files: sparse, so the test costs no disk; refused from their size alone.
     from maforge.compiler.loader import MAX_SPEC_BYTES
-    from maforge.compiler.mimxml import MAX_MA_FILE_BYTES
+    from maforge.compiler.mim.mimxml import MAX_MA_FILE_BYTES
 
     outcomes: list[Outcome] = []
     for label, size in (("MA export one byte over the limit", MAX_MA_FILE_BYTES + 1), ("MA export of 1 TB (sparse)", 1 << 40)):

@@ -134,7 +134,7 @@ def _spec_check(folder: Path) -> Callable[[tuple[str, bytes], _Tally], None]:
     from maforge.compiler.build import render_outputs
     from maforge.compiler.diagnostics import SpecError
     from maforge.compiler.loader import UnreadableFile
-    from maforge.compiler.scriptset import ScriptError
+    from maforge.compiler.powershell.scriptset import ScriptError
     from maforge.compiler.validate import check_file, load_spec
     from maforge.connectors.sync.rulebook import RuleBook, RuleBookError
 
@@ -276,7 +276,7 @@ def _expression_inputs() -> st.SearchStrategy[tuple[str, list[dict[str, Any]]]]:
 
 def _expression_check() -> Callable[[tuple[str, list[dict[str, Any]]], _Tally], None]:
     from maforge.compiler.expressions import ExpressionSyntaxError, parse_expression
-    from maforge.compiler.expressions.codegen import to_python
+    from maforge.compiler.python.expressions import to_python
     from maforge.connectors.sync import functions as F
 
     now = dt.datetime(2026, 11, 26, 5, 0, tzinfo=dt.timezone.utc)
@@ -443,10 +443,10 @@ def _ma_inputs(corpus: list[Path]) -> st.SearchStrategy[tuple[int, int, int, str
 
 
 def _ma_check(folder: Path, corpus: list[Path]) -> Callable[[tuple[int, int, int, str, str], _Tally], None]:
-    from maforge.compiler.decompile import ImportError_
-    from maforge.compiler.importma import import_ma
-    from maforge.compiler.semdiff import semantic_diff
-    from maforge.compiler.sources import SourceError, load_ma_tree
+    from maforge.compiler.mim.decompile import ImportError_
+    from maforge.compiler.mim.importma import import_ma
+    from maforge.compiler.mim.semdiff import semantic_diff
+    from maforge.compiler.mim.sources import SourceError, load_ma_tree
 
     originals = [p.read_bytes() for p in corpus]
     mv = REFERENCE_EXPORTS / "serverconfig-contoso-MV.xml"

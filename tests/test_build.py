@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import difflib
 import os
 import shutil
@@ -13,9 +15,9 @@ import pytest
 from lxml import etree
 
 from maforge.compiler.build import render_outputs, write_build
-from maforge.compiler.canonical import canonicalize, facts
-from maforge.compiler.decompile import own_import_flows
-from maforge.compiler.mimxml import parse_untrusted
+from maforge.compiler.mim.canonical import canonicalize, facts
+from maforge.compiler.mim.decompile import own_import_flows
+from maforge.compiler.mim.mimxml import parse_untrusted
 from maforge.compiler.validate import load_spec
 from support import FIXTURES, REPO, SAMPLES, powershell_syntax_errors
 
@@ -149,6 +151,23 @@ def test_build_is_byte_identical_wherever_and_whenever_it_runs(tmp_path):
     assert b"/work/" not in b"".join(first.values()) and str(REPO).encode() not in b"".join(first.values())
 
 
+def test_compiled_templates_are_kept_between_builds_and_change_nothing(tmp_path):
+    """The template cache (templates/__init__.py) makes a second build faster, never
+    different: an empty cache, a warm one and an unusable one give the same bytes."""
+    spec = SAMPLES / "spo-user-profiles.yaml"
+    cache = tmp_path / "cache"
+    cold = _build_bytes(spec, tmp_path / "a", {"XDG_CACHE_HOME": str(cache)})
+    kept = list(cache.rglob("*.cache"))
+    assert len(kept) >= 10 and all(p.stat().st_mode & 0o077 == 0 for p in [p.parent for p in kept])
+    warm = _build_bytes(spec, tmp_path / "b", {"XDG_CACHE_HOME": str(cache)})
+    (tmp_path / "not-a-folder").write_text("x", encoding="utf-8")
+    unusable = _build_bytes(spec, tmp_path / "c", {"XDG_CACHE_HOME": str(tmp_path / "not-a-folder")})
+    for kept_file in kept:  # a damaged entry is compiled again
+        kept_file.write_bytes(b"garbage")
+    damaged = _build_bytes(spec, tmp_path / "d", {"XDG_CACHE_HOME": str(cache)})
+    assert cold == warm == unusable == damaged
+
+
 def test_source_date_epoch_sets_the_timestamps(tmp_path):
     files = _build_bytes(SAMPLES / "powershell" / "flatfile-hr.yaml", tmp_path / "out", {"SOURCE_DATE_EPOCH": "1700000000"})
     xml = files["HR Flat File.xml"].decode()
@@ -223,7 +242,16 @@ def test_expression_flows_become_scripted_mappings_listed_for_the_admin(tmp_path
     assert 'Join(" ", Coalesce([preferredName], [firstName]), [lastName])' in notes
     out = cli("build", str(SAMPLES / "spo-user-profiles.yaml"), "--out", str(tmp_path / "o"))
     assert out.exit_code == 0, out.output
-    assert "need a MIM rules extension" in out.output
+    assert "wrote the rules extension Contoso.SpoUserProfiles.RulesExtension.dll for 2 flow rules" in out.output
+    # a spec that names no rules extension gets the warning instead, and no C#
+    text = (SAMPLES / "spo-user-profiles.yaml").read_text(encoding="utf-8")
+    unnamed = re.sub(r"\n  rulesExtension:\n    assembly: [^\n]+", "", text)
+    assert unnamed != text
+    (tmp_path / "hr.csv").write_bytes((SAMPLES / "hr.csv").read_bytes())
+    (tmp_path / "unnamed.yaml").write_text(unnamed, encoding="utf-8")
+    warned = cli("build", str(tmp_path / "unnamed.yaml"), "--out", str(tmp_path / "u"))
+    assert warned.exit_code == 0 and "2 mappings need a MIM rules extension, and mim.rulesExtension names none" in warned.output
+    assert not (tmp_path / "u" / "rules-extension").exists()
 
 
 def test_secrets_never_reach_the_build(tmp_path):

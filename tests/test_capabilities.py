@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from maforge.compiler.capabilities import capability_numbers
+from maforge.compiler.mim.capabilities import capability_numbers
 from maforge.compiler.model import NOWHERE, Capabilities
 
 # Everything at the value that sets no optional bit.

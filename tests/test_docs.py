@@ -373,7 +373,7 @@ def expression_examples() -> list[tuple[int, dict]]:
 
 def _evaluate(text: str, row: dict, now: str) -> object:
     from maforge.compiler.expressions import parse_expression
-    from maforge.compiler.expressions.codegen import to_python
+    from maforge.compiler.python.expressions import to_python
     from maforge.connectors.sync import functions as F
 
     code = compile(to_python(parse_expression(text)), "<expression>", "eval")

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from maforge.compiler.decompile import ImportError_, read_ma_file
+from maforge.compiler.mim.decompile import ImportError_, read_ma_file
 from maforge.compiler.expressions import ExpressionSyntaxError, parse_expression
-from maforge.compiler.expressions.codegen import to_python
+from maforge.compiler.python.expressions import to_python
 from maforge.compiler.validate import check_file
 from maforge.connectors.sync import functions as F
 from maforge.connectors.sync.applier import ApplyRefused

@@ -9,10 +9,10 @@ import pytest
 from lxml import etree
 
 from maforge.compiler.build import render_outputs
-from maforge.compiler.canonical import canonicalize, facts
-from maforge.compiler.decompile import own_import_flows
-from maforge.compiler.importma import import_ma
-from maforge.compiler.mimxml import parse_untrusted
+from maforge.compiler.mim.canonical import canonicalize, facts
+from maforge.compiler.mim.decompile import own_import_flows
+from maforge.compiler.mim.importma import import_ma
+from maforge.compiler.mim.mimxml import parse_untrusted
 from maforge.compiler.validate import check_file, load_spec
 from support import FIXTURES, REPO
 
@@ -117,7 +117,7 @@ def test_packaged_templates_are_refused_with_a_reason(cli, tmp_path):
 
 
 def test_size_limit(cli, tmp_path, monkeypatch):
-    import maforge.compiler.importma as importma
+    import maforge.compiler.mim.importma as importma
 
     monkeypatch.setattr(importma, "MAX_MA_FILE_BYTES", 1000)
     result = cli("import-ma", str(LYNC), "--out", str(tmp_path))
@@ -162,7 +162,7 @@ def test_a_carried_element_followed_by_text_is_carried_without_it():
     an element is its parent's, not part of what is carried."""
     from lxml import etree
 
-    from maforge.compiler.importma import _xml
+    from maforge.compiler.mim.importma import _xml
 
     parent = etree.fromstring("<ma-data><private-configuration><x a='1'>kept</x>stray text</private-configuration></ma-data>")
     element = parent[0]

@@ -409,17 +409,23 @@ def _applied_sample(emulator, tmp_path: Path):
     return spec, book, state
 
 
-def test_a_joined_profile_stays_joined_when_the_value_the_join_rule_compared_changes(emulator, tmp_path):
-    """MIM: join and projection rules apply only to disconnectors; a connector stays joined
-    until it is disconnected (connector state, ms694717). When HR changes a UPN, MIM keeps the
-    join and exports the new values to the same profile."""
-    spec, book, state = _applied_sample(emulator, tmp_path)
+def _rename_adele(spec: Path) -> str:
+    """HR changes Adele Vance's UPN (and her mobile number); her profile's login, as it was."""
     rows = _hr_rows(spec.parent / "hr.csv")
     adele = next(r for r in rows if r["UPN"].startswith("adele.vance@"))
     old_account = "i:0#.f|membership|" + adele["UPN"]
     adele["UPN"] = "adele.v@contoso.onmicrosoft.com"
     adele["MobilePhone"] = "+1 425 555 0777"
     _write_hr(spec.parent / "hr.csv", rows)
+    return old_account
+
+
+def test_a_joined_profile_stays_joined_when_the_value_the_join_rule_compared_changes(emulator, tmp_path):
+    """MIM: join and projection rules apply only to disconnectors; a connector stays joined
+    until it is disconnected (connector state, ms694717). When HR changes a UPN, MIM keeps the
+    join and exports the new values to the same profile."""
+    spec, book, state = _applied_sample(emulator, tmp_path)
+    old_account = _rename_adele(spec)
     with open_session(book, _connection(emulator, tmp_path)) as session:
         plan = run_plan(book, spec.parent, session, state_dir=state)
     assert not [p for p in plan.problems if p["kind"] == "profile-missing"]
@@ -435,12 +441,7 @@ def test_preview_joins_a_user_as_the_plan_does(emulator, tmp_path):
     from maforge.connectors.sync.commands import run_import, run_preview
 
     spec, book, state = _applied_sample(emulator, tmp_path)
-    rows = _hr_rows(spec.parent / "hr.csv")
-    adele = next(r for r in rows if r["UPN"].startswith("adele.vance@"))
-    old_account = "i:0#.f|membership|" + adele["UPN"]
-    adele["UPN"] = "adele.v@contoso.onmicrosoft.com"
-    adele["MobilePhone"] = "+1 425 555 0777"
-    _write_hr(spec.parent / "hr.csv", rows)
+    old_account = _rename_adele(spec)
     with open_session(book, _connection(emulator, tmp_path)) as session:
         plan = run_plan(book, spec.parent, session, state_dir=state)
         run_import(book, session, state)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from maforge.compiler.capabilities import capability_numbers
+from maforge.compiler.mim.capabilities import capability_numbers
 from maforge.compiler.validate import load_spec
 from maforge.connectors.sync.plan import Plan, ProfileChange, PropertyChange, save_plan
 from support import REPO, SAMPLES

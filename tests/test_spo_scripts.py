@@ -21,8 +21,8 @@ from lxml import etree
 
 from maforge.compiler import psconnector
 from maforge.compiler.build import render_outputs
-from maforge.compiler.scriptset import ScriptError
-from maforge.compiler.sposcripts import admin_notes, config_reader, render_spo_scripts
+from maforge.compiler.powershell.scriptset import ScriptError
+from maforge.compiler.powershell.sposcripts import admin_notes, config_reader, render_spo_scripts
 from maforge.compiler.validate import load_spec
 from support import FIXTURES, SAMPLES, powershell_syntax_errors
 

@@ -1,4 +1,5 @@
-"""The flow expression language: lexer → parser → tree (→ Python code in the runtime).
+"""The flow expression language, the front end: lexer → parser → tree. The back-ends compile
+the tree: compiler/python/expressions.py to Python, compiler/csharp/expressions.py to C#.
 
 Attributes are written in brackets (``[firstName]``, ``[SPS-JobTitle]``), text in double
 quotes, and functions by name (``Coalesce([preferredName], [firstName])``), as identity

@@ -24,6 +24,8 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from maforge.cachedir import cache_home, make_private_folder
+
 from .connection import Connection, ConnectionError_
 
 WELL_KNOWN_HOSTS = {"login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "login.microsoftonline.us", "login.chinacloudapi.cn"}
@@ -202,14 +204,17 @@ class PublicCredential(Credential):
         self.app = msal.PublicClientApplication(client_id, authority=self.authority, http_client=http, token_cache=self.cache, **_discovery(self.authority))
 
     def _cache_path(self, cache_dir: Path | None, client_id: str) -> Path | None:
-        base = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "maforge"
+        base = cache_dir or cache_home()
         digest = hashlib.sha256(f"{self.authority}|{client_id}".encode()).hexdigest()[:16]
         return base / f"msal-{digest}.json"
 
     def _save(self) -> None:
         if self.cache_path is None or not self.cache.has_state_changed:
             return
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.cache_path.parent == cache_home():
+            make_private_folder(self.cache_path.parent)
+        else:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temp = self.cache_path.with_suffix(".tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -158,7 +158,7 @@ class RuleBook:
 
     @classmethod
     def from_spec(cls, spec: Any) -> RuleBook:
-        from maforge.compiler.pyemit import compile_rules, spec_hash
+        from maforge.compiler.python.emit import compile_rules, spec_hash
 
         compiled = compile_rules(spec, spec_hash(spec))
         return cls.from_parts(compiled.manifest, compiled.module_source)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from . import psconnector
+from .. import psconnector
 from .canonical import VOLATILE_ELEMENTS, canonicalize, facts
 from .decompile import own_import_flows
 

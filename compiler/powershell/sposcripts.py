@@ -20,8 +20,8 @@ import jinja2
 from maforge import __version__
 from maforge.templates import environment
 
-from . import psconnector
-from .model import Access, AttributeType, ConnectorSpec
+from .. import psconnector
+from ..model import Access, AttributeType, ConnectorSpec
 from .scriptset import ScriptError
 
 # Slot → template under templates/spo/.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import ConnectorSpec, ConnectorType
+from ..model import ConnectorSpec, ConnectorType
 
 # Where each slot's text is written beside the MA export, for review and diff.
 SCRIPT_FILES = {

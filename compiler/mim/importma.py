@@ -19,13 +19,13 @@ from lxml import etree
 
 from maforge.atomic import write_text_atomic
 
-from .build import render_outputs
+from ..build import render_outputs
 from .canonical import VOLATILE_ELEMENTS, canonicalize, facts
 from .decompile import Carried, Decompiled, ImportError_, decompile_model, read_ma_file
-from .diagnostics import SpecError
-from .loader import UnreadableFile, _Core12Resolver, read_bytes
+from ..diagnostics import SpecError
+from ..loader import UnreadableFile, _Core12Resolver, read_bytes
 from .mimxml import MAX_MA_FILE_BYTES, UnsafeOrBrokenXml, parse_untrusted
-from .validate import load_spec
+from ..validate import load_spec
 
 _SPLIT_CONTAINERS = ("private-configuration", "ma-partition-data", "ma-run-data")
 

@@ -2,7 +2,7 @@
 
 Generates one Python module (`rules.py`) in which every source's import flows and join
 criteria, the connector's join rules and its export flows are plain functions, expressions
-compiled once to Python source (codegen.py), plus a JSON manifest of everything else the
+compiled once to Python source (expressions.py), plus a JSON manifest of everything else the
 runtime needs (managed properties, null handling, precedence, sources). `maforge build`
 writes them as a package under DIR/python/; `maforge plan` compiles the same source in
 memory, so both run one rule book.
@@ -20,8 +20,8 @@ from maforge import __version__
 from maforge.connectors.sync.rulebook import RULES_FORMAT
 from maforge.templates import environment
 
-from .expressions.codegen import to_python
-from .model import ConnectorSpec, JoinCriterion, MappingKind, ValueMapping
+from .expressions import to_python
+from ..model import ConnectorSpec, JoinCriterion, MappingKind, ValueMapping
 
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Capabilities
+from ..model import Capabilities
 
 # Always set in MIM 2016-era ECMA2 exports. Absent in a 2014 FIM 2010 R2 export, so it
 # depends on the engine build; maforge targets MIM 2016.

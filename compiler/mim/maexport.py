@@ -1,7 +1,7 @@
 """Emitter: the model → the `<export-ma>` tree that Synchronization Service Manager imports.
 
 Builds an lxml tree in MIM's element order (ma-export-format.md §3, §21.1); serialising it in
-MIM's own layout is :mod:`maforge.compiler.mimxml`'s job. Everything here is derived from the
+MIM's own layout is :mod:`maforge.compiler.mim.mimxml`'s job. Everything here is derived from the
 model, the connector's parameter catalogue (:mod:`psconnector`), the derived identities
 (:mod:`identity`) and the capability numbers (:mod:`capabilities`); no other emitter is touched.
 
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from . import psconnector
+from .. import psconnector
 from .capabilities import capability_numbers
-from . import identity
-from .identity import build_timestamp, element_id, ma_id
+from .. import identity
+from ..identity import build_timestamp, element_id, ma_id
 from .mimxml import strip_layout_whitespace
-from .model import (
+from ..model import (
     Access,
     AttributeType,
     ConnectorSpec,
@@ -35,6 +35,9 @@ from .model import (
     StepType,
     ValueMapping,
     WhenNull,
+    export_rule_name,
+    import_rule_name,
+    join_rule_name,
 )
 
 DSML_NS = "http://www.dsml.org/DSML"
@@ -275,7 +278,7 @@ class _Emitter:
                 search = sub(criterion, "search", attrs={"mv-object-type": rule.mv_object_type} if rule.mv_object_type else None)
                 for c_index, item in enumerate(rule.criteria):
                     mapping = sub(search, "attribute-mapping", attrs={"mv-attribute": item.mv_attribute})
-                    context = f"join:{type_name}.{index + 1}.{item.mv_attribute}"
+                    context = join_rule_name(type_name, index + 1, item.mv_attribute)
                     self.mapping(mapping, item.mapping, context, f"join rule {index + 1} of {type_name}, criterion {c_index + 1}", join=True)
                 if rule.resolution_script:
                     resolution = sub(criterion, "resolution", attrs={"type": "scripted"})
@@ -311,7 +314,7 @@ class _Emitter:
                         "suppress-deletions": "false" if flow.when_null is WhenNull.CLEAR else "true",
                     },
                 )
-                context = f"export:{flow_set.cs_object_type}.{flow.target}"
+                context = export_rule_name(flow_set.cs_object_type, flow.target)
                 self.mapping(flow_node, flow.mapping, context, f"export flow {flow_set.cs_object_type}.{flow.target}")
 
     def deprovisioning(self, ma: etree._Element) -> None:
@@ -692,7 +695,7 @@ class _Emitter:
                         "import-flow",
                         attrs={"src-ma": self.ma_id, "cd-object-type": cs_type, "id": element_id(self.spec, identity.import_flow_key(cs_type, mv_type, target))},
                     )
-                    self.mapping(flow_node, flow.mapping, f"import:{cs_type}.{target}", f"import flow {cs_type} → {mv_type}.{target}")
+                    self.mapping(flow_node, flow.mapping, import_rule_name(cs_type, target), f"import flow {cs_type} → {mv_type}.{target}")
         options = sub(flows, "per-ma-options")
         ma_options = sub(options, "ma-options", attrs={"ma-id": self.ma_id})
         sub(ma_options, "enable-recall", "true" if self.spec.deprovisioning.recall_attributes else "false")

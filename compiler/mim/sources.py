@@ -7,13 +7,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from .build import render_outputs
+from ..build import render_outputs
 from .decompile import ImportError_, read_ma_file
-from .diagnostics import SpecError
-from .loader import UnreadableFile, read_bytes
+from ..diagnostics import SpecError
+from ..loader import UnreadableFile, read_bytes
 from .mimxml import MAX_MA_FILE_BYTES
-from .scriptset import ScriptError
-from .validate import UnknownEnvironment, load_spec
+from ..powershell.scriptset import ScriptError
+from ..validate import UnknownEnvironment, load_spec
 
 
 class SourceError(Exception):

@@ -18,13 +18,13 @@ from typing import Any
 
 from lxml import etree
 
-from . import psconnector
+from .. import psconnector
 from .canonical import canonicalize, facts
 from .capabilities import DN_STYLE_BITS, EXPORT_TYPES, NORMALIZATION_BITS
 from .maexport import DSML_NS, EXPORT_PASSWORD, MS_DSML_NS, STEP_TYPES, SYNTAX_OID
 from .mimxml import UnsafeOrBrokenXml, parse_untrusted
-from .model import AttributeType, StepType
-from .scriptset import SCRIPT_FILES
+from ..model import AttributeType, StepType
+from ..powershell.scriptset import SCRIPT_FILES
 
 MA_ROOTS = ("export-ma", "saved-ma-configuration", "ma-data")
 _OID_TYPES = {oid: kind.value for kind, oid in SYNTAX_OID.items()}

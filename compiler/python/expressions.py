@@ -1,4 +1,5 @@
-"""Expression tree → Python source, once per spec (the way Jinja2 compiles templates).
+"""Expression tree → Python source, the Python back-end of the expression language: once per
+spec (the way Jinja2 compiles templates); csharp/expressions.py is its C# twin.
 
 The generated source calls the runtime's function library as `F.<Name>` and reads attributes
 as `row.get("<name>")`; `Now()` reads the run's fixed clock `now`. IIF compiles to Python's
@@ -7,7 +8,7 @@ conditional expression, so only the chosen branch is evaluated.
 
 from __future__ import annotations
 
-from .ast import AttributeRef, Binary, Call, Expression, Literal, Node, Unary
+from ..expressions.ast import AttributeRef, Binary, Call, Expression, Literal, Node, Unary
 
 _OPERATORS = {"&": "F.concat", "=": "F.eq", "<>": "F.ne", "<": "F.lt", "<=": "F.le", ">": "F.gt", ">=": "F.ge"}
 
