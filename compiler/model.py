@@ -276,6 +276,42 @@ class SharePointAuth:
 
 
 @dataclass(frozen=True, slots=True)
+class SpoCloud:
+    """The hosts of one Microsoft 365 cloud: Entra ID sign-in, Microsoft Graph, and the
+    domain under which a tenant's SharePoint hosts live (<tenant>.<domain>,
+    <tenant>-admin.<domain>)."""
+
+    login: str
+    graph: str
+    sharepoint: str
+
+
+# sharepoint.cloud → hosts. Sources (checked 2026):
+# - sign-in and Graph: Microsoft Graph national cloud deployments,
+#   https://learn.microsoft.com/graph/deployments ("App registration and token service root
+#   endpoints": login.microsoftonline.com / login.microsoftonline.us / login.chinacloudapi.cn;
+#   "Microsoft Graph and Graph Explorer service root endpoints": graph.microsoft.com, US
+#   Government L4 graph.microsoft.us, L5 (DOD) dod-graph.microsoft.us, 21Vianet
+#   microsoftgraph.chinacloudapi.cn);
+# - SharePoint and again sign-in/Graph per cloud: Microsoft 365 endpoint lists,
+#   https://learn.microsoft.com/microsoft-365/enterprise/microsoft-365-u-s-government-gcc-high-endpoints
+#   (*.sharepoint.us; graph.microsoft.us, login.microsoftonline.us),
+#   .../microsoft-365-u-s-government-dod-endpoints (*.dps.mil, *.sharepoint-mil.us;
+#   dod-graph.microsoft.us, login.microsoftonline.us) and
+#   .../urls-and-ip-address-ranges-21vianet (*.sharepoint.cn) (MicrosoftDocs/microsoft-365-docs
+#   includes office-365-u.s.-government-{gcc-high,dod}-endpoints.md,
+#   office-365-operated-by-21vianet-endpoints.md).
+# A DoD tenant may use *.dps.mil names too; its admin host is then given explicitly
+# (connectivity.server or the AdminUrl parameter).
+SPO_CLOUDS: dict[str, SpoCloud] = {
+    "global": SpoCloud("login.microsoftonline.com", "graph.microsoft.com", "sharepoint.com"),
+    "usgov-high": SpoCloud("login.microsoftonline.us", "graph.microsoft.us", "sharepoint.us"),
+    "usgov-dod": SpoCloud("login.microsoftonline.us", "dod-graph.microsoft.us", "sharepoint-mil.us"),
+    "china": SpoCloud("login.chinacloudapi.cn", "microsoftgraph.chinacloudapi.cn", "sharepoint.cn"),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class SharePoint:
     tenant: str
     tenant_id: str
@@ -284,14 +320,19 @@ class SharePoint:
     loc: Loc
     protect: tuple[str, ...] = ()  # properties apply must never change
     budget_per_5_minutes: int | None = None  # PeopleManager calls this connector may spend (sharepoint.budget)
+    cloud: str = "global"  # sharepoint.cloud: a key of SPO_CLOUDS
+
+    @property
+    def hosts(self) -> SpoCloud:
+        return SPO_CLOUDS[self.cloud]
 
     @property
     def root_url(self) -> str:
-        return f"https://{self.tenant}.sharepoint.com"
+        return f"https://{self.tenant}.{self.hosts.sharepoint}"
 
     @property
     def admin_url(self) -> str:
-        return f"https://{self.tenant}-admin.sharepoint.com"
+        return f"https://{self.tenant}-admin.{self.hosts.sharepoint}"
 
 
 # --------------------------------------------------------------------------- schema

@@ -179,6 +179,7 @@ class _Builder:
             loc=self.loc("/sharepoint"),
             protect=tuple(data.get("protect", ())),
             budget_per_5_minutes=(data.get("budget") or {}).get("callsPer5Minutes"),
+            cloud=data.get("cloud") or schema_default("sharepoint", "cloud"),
         )
 
     def connectivity(self, data: dict[str, Any], sharepoint: SharePoint | None, scripts: tuple[ScriptRef, ...], name: str) -> Connectivity:

@@ -18,7 +18,7 @@ from maforge.connectors.spo import catalogue
 from maforge.schemas import load_schema
 
 from . import psconnector
-from .diagnostics import Diagnostic, Severity
+from .diagnostics import Diagnostic, Position, Severity
 from .identity import element_keys
 from .loader import Document
 from .suggest import did_you_mean
@@ -554,6 +554,44 @@ def script_files(ctx: RuleContext) -> Iterator[Diagnostic]:
         for slot, needed in (("schema", True), ("import", caps.import_), ("export", caps.export)):
             if needed and slot not in slots:
                 yield ctx.error("MF250", f"scripts.{slot} is missing: the connector cannot work without it", ctx.field("/scripts"))
+
+
+@rule("MF251", "script commands, parameters, variables, types and config names resolve (static check)")
+def script_check(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Bring-your-own scripts only (maforge's generated ones are tested): what
+    compiler/powershell/checker.py finds, as warnings at the script's own line and column.
+    Without the PowerShell grammar (the `check` extra: 180 MB of grammars, so not every
+    install carries it) one warning says the scripts were not checked; nothing for a script
+    MF250 already refuses."""
+    if ctx.spec.type is not ConnectorType.POWERSHELL or not ctx.spec.scripts:
+        return
+    from pathlib import PurePath
+
+    from .powershell import checker
+    from .powershell.scriptset import ScriptError, script_set
+
+    if not checker.available():
+        yield ctx.warning("MF251", "the scripts were not checked (commands, parameters, variables, types): the PowerShell grammar is not installed; pip install 'maforge[check]'", ctx.field("/scripts"))
+        return
+    try:
+        scripts = script_set(ctx.spec)
+    except ScriptError:
+        return  # MF250 reports the unreadable file
+    written = {s.slot: s for s in ctx.spec.scripts}
+    by_name = {}
+    items, module = [], None
+    for slot, text in scripts.texts.items():
+        ref = written[slot]
+        item = checker.Script(str(PurePath(ctx.doc.display).parent / ref.written), text, None if slot == "commonModule" else slot)
+        by_name[item.name] = ref
+        if slot == "commonModule":
+            module = item
+        else:
+            items.append(item)
+    names = checker.declared_config_names(p.name for p in ctx.spec.parameters)
+    for finding in checker.check_scripts(items, module=module, config_names=names):
+        ref = by_name[finding.file]
+        yield Diagnostic(Severity.WARNING, "MF251", f"{finding.code} {finding.message}", finding.file, Position(finding.line, finding.column), ref.loc.pointer)
 
 
 # --------------------------------------------------------------------------- expressions and flows

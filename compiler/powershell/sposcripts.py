@@ -21,7 +21,7 @@ from maforge import __version__
 from maforge.templates import environment
 
 from .. import psconnector
-from ..model import Access, AttributeType, ConnectorSpec
+from ..model import SPO_CLOUDS, Access, AttributeType, ConnectorSpec
 from .scriptset import ScriptError
 
 # Slot → template under templates/spo/.
@@ -191,6 +191,9 @@ def _context(spec: ConnectorSpec) -> dict:
         "profile_type": object_types[0] if object_types else None,
         "dn_style": spec.capabilities.distinguished_name_style,
         "export_type": spec.capabilities.export_type,
+        # sharepoint.cloud and its sign-in, Graph and SharePoint hosts (model.SPO_CLOUDS).
+        "cloud_name": spec.sharepoint.cloud if spec.sharepoint else "global",
+        "cloud": spec.sharepoint.hosts if spec.sharepoint else SPO_CLOUDS["global"],
         "tag": "maforge-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.name).strip("-").lower(),
     }
 

@@ -274,6 +274,8 @@ class _Failure(Exception):
             return "spo-profile-not-found"
         if self.kind == "invalid":
             return "script-error"
+        if re.search("UserNotFound|UserProfileNotFound", self.code, re.IGNORECASE):
+            return "spo-profile-not-found"  # a write for an account without a profile (unverified form)
         if re.search("PropertyNotEditable", self.code, re.IGNORECASE):
             return "spo-property-not-editable"
         # The type SharePoint Online uses for an unknown property is unverified (SharePoint
@@ -469,12 +471,34 @@ def profile_query(account: str) -> dict[str, str]:
     return {"@v": unquote(odata_literal(account))}
 
 
+# What SharePoint says of an account it keeps no profile for (unlicensed or disabled users,
+# room and shared mailboxes). Its REST answer is UNVERIFIED, so every plausible form counts, as
+# Test-MfNoProfile in the export script counts them: a 404, or a 400/500 whose code or message
+# names a missing user or profile (SharePoint Server's UserNotFoundException, "User Not Found").
+_NO_PROFILE = re.compile(r"UserNotFound|UserProfileNotFound|ProfileNotFound|User Not Found|User profile does not exist")
+# The app lacks the permission to write profiles: every entry would be refused alike.
+PERMISSION_ADVICE = (
+    "grant the app registration the SharePoint application permission User.ReadWrite.All (and TermStore.ReadWrite.All "
+    "when taxonomy properties such as SPS-Skills are exported), with admin consent, and use AuthMode Certificate "
+    "(SharePoint refuses delegated writes to other users' profiles)"
+)
+
+
+def is_no_profile(failure: _Failure) -> bool:
+    """Whether a failed GetPropertiesFor means "this account has no profile"."""
+    if failure.kind != "http":
+        return False
+    if failure.status == 404:
+        return True
+    return failure.status in (400, 500) and bool(_NO_PROFILE.search(f"{failure.code} {failure.message}"))
+
+
 def read_profile(transport: Transport, account: str, *, sleep: Callable[[float], None] = time.sleep, retry: RetryBudget | None = None) -> Profile | None:
-    """The account's profile, or None when SharePoint has none (a 404 counts as none)."""
+    """The account's profile, or None when SharePoint has none (is_no_profile)."""
     try:
         body = _send(transport, "GET", GET_PROPERTIES, profile_query(account), sleep, retry or RetryBudget())
     except _Failure as failure:
-        if failure.kind == "http" and failure.status == 404:
+        if is_no_profile(failure):
             return None
         raise
     return parse_profile(body)
@@ -615,6 +639,7 @@ def export_entry(
     ExportErrorCustomContinueRun result; `ExportStopped` is raised when the run cannot go on.
     """
     budget = retry or RetryBudget()
+    account = "an entry"
     try:
         account = account_of(entry)
         calls = plan_calls(entry, account, schema, managed)
@@ -637,6 +662,12 @@ def export_entry(
                 anchor[name] = text
         return ExportResult(SUCCESS, anchor=anchor)
     except _Failure as failure:
+        if failure.kind == "http" and (failure.status == 403 or re.search("UnauthorizedAccess", failure.code, re.IGNORECASE)):
+            raise ExportStopped(
+                f"SharePoint refused to write the profile of {account} "
+                f"(access denied: {failure.error_detail()}); the app lacks the permission to write profiles: {PERMISSION_ADVICE}. "
+                "Stopping the export: every entry would be refused alike."
+            ) from None
         return ExportResult(CONTINUE_RUN, failure.error_name(), failure.error_detail())
 
 
