@@ -632,6 +632,10 @@ def plan(
     output_format: Annotated[OutputFormat, typer.Option("--format", help="text for people, json for programs.")] = OutputFormat.text,
     detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")] = False,
     expect_no_changes: Annotated[bool, typer.Option("--expect-no-changes", help="Any change is an error (exit 1): a drift gate for CI.")] = False,
+    targets: Annotated[
+        Optional[list[str]],
+        typer.Option("--target", help="Plan only this user (UPN or claims login), or USER:PROPERTY; repeatable. As Terraform's -target: the rest of the drift is left for later.", metavar="USER[:PROPERTY]"),
+    ] = None,
     max_wait: MaxWaitOption = None,
     env: EnvOption = None,
 ) -> None:
@@ -650,7 +654,7 @@ def plan(
 
     from maforge.connectors.sync.commands import open_session, plan_exit_code, run_plan
     from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
-    from maforge.connectors.sync.plan import save_plan
+    from maforge.connectors.sync.plan import save_plan, select_targets
     from maforge.connectors.sync.planrender import render_text
     from maforge.connectors.sync.signin import warning_lines
 
@@ -663,6 +667,7 @@ def plan(
         finally:
             if session is not None:
                 session.close()
+        result = select_targets(result, targets or [])
         if out is not None:
             save_plan(result, out)
     except RUN_ERRORS as error:
@@ -697,8 +702,13 @@ def apply(
         ),
     ] = AutoMode.auto,
     snapshot: Annotated[Path, typer.Option("--state", help="Where the import snapshot is (updated with what apply wrote) and, with a spec, the plan, its journal and results.", metavar="DIR")] = Path(".maforge"),
+    targets: Annotated[
+        Optional[list[str]],
+        typer.Option("--target", help="Apply only this user's changes (UPN or claims login), or USER:PROPERTY; repeatable.", metavar="USER[:PROPERTY]"),
+    ] = None,
     spec: Annotated[
-        Optional[Path], typer.Option("--spec", help="With a saved plan: refuse it unless it was made from this spec (and --env).", metavar="SPEC")
+        Optional[Path],
+        typer.Option("--spec", help="With a saved plan: refuse it unless it was made from this spec (and --env) and every value it writes is what the spec and its sources give. CI should always pass it.", metavar="SPEC"),
     ] = None,
     max_wait: MaxWaitOption = None,
     env: EnvOption = None,
@@ -717,7 +727,7 @@ def apply(
     """
     from maforge.connectors.sync.commands import open_session, run_apply, run_plan
     from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
-    from maforge.connectors.sync.plan import looks_like_plan, save_plan
+    from maforge.connectors.sync.plan import looks_like_plan, save_plan, select_targets
     from maforge.connectors.sync.planrender import render_text
 
     plan_file = target
@@ -725,9 +735,11 @@ def apply(
     book = None
     wait_cap = _max_wait(max_wait, "apply")
     try:
+        derive = None
         if spec is not None and looks_like_plan(target):
             book = _rule_book(spec, env, "apply")
             expected_spec = book.spec_hash
+            derive = (book, spec.parent)
         if not looks_like_plan(target) and _damaged_plan(target):
             typer.echo(
                 f"maforge apply: {target}: neither a plan (no \"format_version\" at its start) nor a spec (no \"apiVersion\"): "
@@ -739,7 +751,7 @@ def apply(
             book = _rule_book(target, env, "apply")
             expected_spec = book.spec_hash
             with open_session(book, _need(connection, "apply"), state_dir=snapshot, max_wait=wait_cap) as session:
-                fresh = run_plan(book, target.parent, session, refresh=True, state_dir=snapshot)
+                fresh = select_targets(run_plan(book, target.parent, session, refresh=True, state_dir=snapshot), targets or [])
             typer.echo(render_text(fresh, color=sys.stdout.isatty()), nl=False)
             if not fresh.profiles and not fresh.joins:
                 return
@@ -754,7 +766,7 @@ def apply(
             save_plan(fresh, plan_file)
             journal = journal or snapshot / f"apply-plan.{fresh.created_at.replace(':', '')}.journal"
         with open_session(book, _need(connection, "apply"), state_dir=snapshot, max_wait=wait_cap) as session:
-            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, check_prior=check_prior.value, state_dir=snapshot, spec_hash=expected_spec)
+            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, check_prior=check_prior.value, state_dir=snapshot, spec_hash=expected_spec, derive=derive, targets=None if plan_file != target else targets)
     except RUN_ERRORS as error:
         typer.echo(f"maforge apply: {describe_failure(error)}", err=True)
         raise typer.Exit(1) from None

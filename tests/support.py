@@ -43,3 +43,15 @@ def powershell_syntax_errors(text: str) -> list[str]:
             problems.append(f"line {row + 1}, column {column + 1}: {'missing ' + node.type if node.is_missing else 'syntax error'}")
         stack.extend(node.children)
     return sorted(problems)
+
+
+def reseal_plan(path: Path, data: dict) -> None:
+    """Write ``data`` as a saved plan with a digest that matches it: what a forger (or a test
+    of the guards behind the digest) does after editing a plan."""
+    import hashlib
+    import json
+
+    content = {key: value for key, value in data.items() if key != "digest"}
+    body = json.dumps(content, indent=1, ensure_ascii=False) + "\n"
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    path.write_text(json.dumps({**content, "digest": f"sha256:{digest}"}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

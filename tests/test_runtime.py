@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,10 @@ from maforge.connectors.spo.session import SpoError
 from maforge.connectors.sync import applier
 from maforge.connectors.sync.applier import ApplyRefused
 from maforge.connectors.sync.commands import SNAPSHOT_FILE, open_session, run_apply, run_import, run_plan
-from maforge.connectors.sync.plan import load_plan, save_plan
+from maforge.connectors.sync.plan import PlanError, load_plan, save_plan
 from maforge.connectors.sync.rulebook import RuleBook
 from maforge.connectors.sync.snapshot import read_snapshot
+from support import reseal_plan
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SAMPLE = SAMPLES / "spo-user-profiles.yaml"
@@ -289,6 +291,84 @@ def test_a_saved_plan_follows_its_schema_and_a_damaged_one_is_refused(emulator, 
         load_plan(path)
 
 
+def test_a_plan_changed_after_plan_wrote_it_is_refused(emulator, tmp_path, book):
+    """Issue 19: a plan whose "after" was changed by hand (Department "Engineering" →
+    "Sales") was applied. The plan carries a digest of its content; apply refuses a plan that
+    no longer matches it, or that carries none, before anything is written."""
+    plan = _plan(book, emulator, tmp_path)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    original = path.read_text(encoding="utf-8")
+    assert load_plan(path).profiles == plan.profiles
+    [digest] = [line for line in original.splitlines() if line.startswith(' "digest": "sha256:')]
+    assert original.endswith(digest + "\n}\n")
+    change = next(c for p in json.loads(original)["profiles"] for c in p["changes"] if isinstance(c["after"], str) and c["after"])
+    edited = original.replace(json.dumps(change["after"]), json.dumps(change["after"] + " (edited)"), 1)
+    assert edited != original
+    writes = len(emulator.state.writes)
+    for text, message in (
+        (edited, "this plan was changed after `maforge plan` wrote it"),
+        (original.replace(",\n" + digest, ""), "carries no digest"),
+        (json.dumps(json.loads(original)), "this plan was changed after"),  # the same JSON, other text: a copy that re-formatted it
+    ):
+        path.write_text(text, encoding="utf-8")
+        with open_session(book, connection_file(emulator, tmp_path)) as session:
+            with pytest.raises(PlanError, match=message):
+                run_apply(path, session)
+    assert len(emulator.state.writes) == writes
+
+
+def test_apply_with_the_spec_refuses_a_value_the_spec_does_not_give(emulator, tmp_path, book):
+    """Issue 19: `apply PLAN --spec SPEC` derives again, from the spec and its sources, the
+    value of every property the plan writes, and refuses the plan, naming profile and
+    property, where they differ; even when the plan's digest was made to match. A plan that
+    follows from the spec applies."""
+    plan = _plan(book, emulator, tmp_path)
+    path = tmp_path / "plan.json"
+    save_plan(plan, path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    profile = next(p for p in data["profiles"] if any(c["property"] == "Department" and c["action"] != "clear" for c in p["changes"]))
+    change = next(c for c in profile["changes"] if c["property"] == "Department")
+    change["after"] = "Sales" if change["after"] != "Sales" else "Research"
+    reseal_plan(tmp_path / "forged.json", data)
+    writes = len(emulator.state.writes)
+    with open_session(book, connection_file(emulator, tmp_path)) as session:
+        with pytest.raises(ApplyRefused, match=rf"the plan writes what the spec and its sources do not give.*\n  {re.escape(profile['account'])}, Department: the plan writes \"{change['after']}\", the spec and its sources give \""):
+            run_apply(tmp_path / "forged.json", session, derive=(book, SAMPLES), spec_hash=book.spec_hash)
+        assert len(emulator.state.writes) == writes
+        assert run_apply(path, session, derive=(book, SAMPLES), spec_hash=book.spec_hash).ok
+
+
+def test_target_plans_and_applies_only_what_it_names(cli, emulator, tmp_path):
+    """Issue 19: `--target USER|USER:PROPERTY` (repeatable) on plan and apply, as Terraform's
+    -target: an admin fixes one person's profile without applying the whole drift, and the
+    plan records that it was targeted."""
+    connection = str(connection_file(emulator, tmp_path))
+    whole = tmp_path / "whole.json"
+    assert cli("plan", str(SAMPLE), "-c", connection, "--out", str(whole)).exit_code == 0
+    full = load_plan(whole)
+    first, second = full.profiles[0], full.profiles[1]
+    upn = first.account.rpartition("|")[2].upper()  # a UPN in any case names the profile
+    prop = second.changes[0].property
+    out = tmp_path / "targeted.json"
+    planned = cli("plan", str(SAMPLE), "-c", connection, "--target", upn, "--target", f"{second.account}:{prop}", "--out", str(out))
+    assert planned.exit_code == 0, planned.output
+    targeted = load_plan(out)
+    assert targeted.targets == [upn, f"{second.account}:{prop}"]
+    assert [(p.account, [c.property for c in p.changes]) for p in targeted.profiles] == [(first.account, [c.property for c in first.changes]), (second.account, [prop])]
+    left = full.change_count - len(first.changes) - 1
+    assert {"kind": "targeted", "subject": f"{upn}, {second.account}:{prop}", "detail": f"the plan is limited to --target; {left} other changes of this drift are left for a later plan"} in targeted.warnings
+    # apply --target takes only the named user's changes of a whole saved plan
+    applied = cli("apply", str(whole), "-c", connection, "--target", upn)
+    assert applied.exit_code == 0, applied.output
+    again = tmp_path / "again.json"
+    assert cli("plan", str(SAMPLE), "-c", connection, "--out", str(again)).exit_code == 0
+    remaining = {p.account for p in load_plan(again).profiles}
+    assert first.account not in remaining and second.account in remaining and len(remaining) == len(full.profiles) - 1
+    bad = cli("plan", str(SAMPLE), "-c", connection, "--target", "adele@contoso.com:")
+    assert bad.exit_code == 1 and "name a property after the colon" in bad.output
+
+
 GRAPH_SOURCE = """sources:
   entra:
     type: graph-users
@@ -415,13 +495,17 @@ def test_protected_properties_are_left_out_of_the_plan_and_guarded_in_apply(emul
         plan = run_plan(protected_book, tmp_path, session)
     assert not any(c.property == "CostCenter" for p in plan.profiles for c in p.changes)
     assert {"kind": "protected", "subject": "CostCenter", "detail": "the spec protects this property (sharepoint.protect); its flow is not applied"} in plan.problems
-    # A hand-edited plan that sneaks the property back in is refused.
+    # A hand-edited plan that sneaks the property back in is refused: by its digest, and by
+    # the protected list even when the digest was forged to match.
     path = tmp_path / "plan.json"
     save_plan(plan, path)
     data = json.loads(path.read_text(encoding="utf-8"))
     data["profiles"][0]["changes"].append({"property": "CostCenter", "action": "set", "before": "", "after": "CC-0000"})
     path.write_text(json.dumps(data), encoding="utf-8")
     with open_session(protected_book, connection_file(emulator, tmp_path)) as session:
+        with pytest.raises(PlanError, match="this plan was changed after `maforge plan` wrote it"):
+            run_apply(path, session)
+        reseal_plan(path, data)
         with pytest.raises(ApplyRefused, match="CostCenter"):
             run_apply(path, session)
 

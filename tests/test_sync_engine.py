@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -507,7 +508,10 @@ def test_a_saved_plan_is_json_dumps_of_to_json_byte_for_byte(tmp_path):
     )
     for each in (plan, odd, Plan("Engine Test", "contoso", "", "0.1", "now", False)):
         save_plan(each, tmp_path / "plan.json")
-        assert (tmp_path / "plan.json").read_text(encoding="utf-8") == json.dumps(each.to_json(), indent=1, ensure_ascii=False) + "\n"
+        # sealed: the digest, last, is SHA-256 of that same text without it
+        content = json.dumps(each.to_json(), indent=1, ensure_ascii=False) + "\n"
+        digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        assert (tmp_path / "plan.json").read_text(encoding="utf-8") == json.dumps({**each.to_json(), "digest": f"sha256:{digest}"}, indent=1, ensure_ascii=False) + "\n"
 
 
 def test_a_plan_of_another_format_is_refused(tmp_path):

@@ -17,8 +17,8 @@ from .delta import full_import_reason, tracked_properties
 from .gcpause import collector_paused
 from .links import LinkState, links_digest, read_links, write_links
 from .metaverse import UNRANKED, Metaverse, build_metaverse
-from .plan import Plan, PlanError, load_plan
-from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, own_import, preview_join, preview_user
+from .plan import Plan, PlanError, load_plan, select_targets
+from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, own_import, plan_disagreements, preview_join, preview_user
 from .progress import Progress, notify
 from .rulebook import ConnectorRules, RuleBook
 from .signin import delegated_write_warning
@@ -141,11 +141,24 @@ def run_apply(
     check_prior: str = "auto",
     state_dir: Path | None = DEFAULT_STATE_DIR,
     spec_hash: str | None = None,
+    derive: tuple[RuleBook, Path] | None = None,
+    targets: list[str] | None = None,
 ) -> ApplyResult:
     """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default;
-    an import snapshot in ``state_dir`` is updated with what was written."""
+    an import snapshot in ``state_dir`` is updated with what was written. ``derive`` (the
+    spec's rule book and its sources folder, from `--spec`): refuse the plan when a value it
+    writes is not what the spec and its sources give (planner.plan_disagreements). ``targets``
+    (`--target`): apply only those users' (and properties') changes of the plan."""
     plan = load_plan(plan_path)
     links = _links_for(plan, plan_path, state_dir)
+    plan = select_targets(plan, targets or [])  # after the stale check, which weighs the whole plan
+    if derive is not None and not (spec_hash and plan.spec_hash != spec_hash):  # another spec: apply_plan's guard says so
+        book, sources_dir = derive
+        metaverse = build_metaverse(book, sources_dir, now_utc(), session)
+        wrong = plan_disagreements(book, metaverse, plan, links if links is not None else (read_links(state_dir, plan.connector, plan.tenant) if state_dir is not None else None))
+        if wrong:
+            listed = "\n  ".join(wrong)
+            raise ApplyRefused(f"{plan_path}: the plan writes what the spec and its sources do not give; nothing was written; make a new plan with `maforge plan --out`:\n  {listed}")
     try:
         result = apply_plan(
             plan,

@@ -8,6 +8,7 @@ still holds that value, so a plan made from an old snapshot can never overwrite 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -85,6 +86,7 @@ class Plan:
     joins: list[dict[str, Any]] = field(default_factory=list)  # join state changes: join | disconnect, per person
     leavers: list[dict[str, Any]] = field(default_factory=list)  # source rows that left a joined person
     id: str = field(default_factory=lambda: uuid.uuid4().hex)  # this plan, among plans made the same second
+    targets: list[str] = field(default_factory=list)  # --target: the users (and properties) the plan was limited to
 
     @property
     def plan_id(self) -> str:
@@ -128,6 +130,7 @@ class Plan:
             "state_digest": self.state_digest,
             "joins": self.joins,
             "leavers": self.leavers,
+            "targets": self.targets,
         }
 
     @classmethod
@@ -165,9 +168,63 @@ class Plan:
                 joins=list(data.get("joins", [])),
                 leavers=list(data.get("leavers", [])),
                 id=str(data.get("id") or ""),
+                targets=[str(t) for t in data.get("targets", [])],
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise PlanError(f"{where}: a damaged plan ({type(error).__name__}: {error})") from None
+
+
+def parse_target(target: str) -> tuple[str, str | None]:
+    """`--target USER` or `--target USER:PROPERTY` → (the user, a UPN or a claims login,
+    case-folded; the property or None). A claims login has colons of its own
+    (`i:0#.f|membership|upn`); a property is only looked for after its last `|`."""
+    text = target.strip()
+    head, bar, tail = text.rpartition("|")
+    upn, colon, prop = tail.partition(":")
+    if colon and not prop.strip():
+        raise PlanError(f"--target {target!r}: name a property after the colon, or leave the colon out")
+    if not upn.strip():
+        raise PlanError(f"--target {target!r}: name a user (a UPN or a claims login)")
+    return f"{head}{bar}{upn.strip()}".casefold(), prop.strip() or None
+
+
+def select_targets(plan: Plan, targets: list[str]) -> Plan:
+    """The plan limited to ``targets`` (as Terraform's -target): only the changes of the
+    users named, and of a user's named properties when a target names any, and only their
+    joins. The plan records the targets, and warns that the rest of the drift is left for a
+    later plan. No targets: the plan as it is."""
+    if not targets:
+        return plan
+    wanted: dict[str, set[str] | None] = {}
+    for target in targets:
+        user, prop = parse_target(target)
+        if prop is None:
+            wanted[user] = None
+        elif wanted.get(user, set()) is not None:
+            wanted.setdefault(user, set()).add(prop.casefold())  # type: ignore[union-attr]
+
+    def rule(account: str) -> tuple[bool, set[str] | None]:
+        login = account.casefold()
+        for user, props in wanted.items():
+            if login == user or login.rpartition("|")[2] == user:
+                return True, props
+        return False, None
+
+    kept: list[ProfileChange] = []
+    for profile in plan.profiles:
+        named, props = rule(profile.account)
+        if not named:
+            continue
+        changes = tuple(c for c in profile.changes if props is None or c.property.casefold() in props)
+        if changes:
+            kept.append(ProfileChange(profile.account, profile.origin, changes))
+    left_out = plan.change_count - sum(len(p.changes) for p in kept)
+    plan.profiles = kept
+    plan.joins = [j for j in plan.joins if rule(str(j.get("account", "")))[0]]
+    plan.leavers = [j for j in plan.leavers if rule(str(j.get("account", "")))[0]]
+    plan.targets = list(targets)
+    plan.warnings.append({"kind": "targeted", "subject": ", ".join(targets), "detail": f"the plan is limited to --target; {left_out} other change{'s' if left_out != 1 else ''} of this drift {'are' if left_out != 1 else 'is'} left for a later plan"})
+    return plan
 
 
 def looks_like_plan(path: Path) -> bool:
@@ -180,12 +237,37 @@ def looks_like_plan(path: Path) -> bool:
     return head.startswith(b"{") and b'"format_version"' in head
 
 
+_END = "\n}\n"
+_DIGEST_MEMBER = ',\n "digest": "sha256:'
+
+
 def save_plan(plan: Plan, path: Path) -> None:
     """Write the plan as ``json.dumps(plan.to_json(), indent=1, ensure_ascii=False)`` and a
-    newline, byte for byte, streamed (plan_json_chunks says how and why)."""
+    newline, byte for byte, streamed (plan_json_chunks says how and why), sealed with its
+    digest as the last member (plan_digest)."""
+    digest = hashlib.sha256()
     with open_atomic(path, mode=0o600) as handle:  # profile data: the owner's only
         for chunk in plan_json_chunks(plan):
+            if chunk == _END:
+                break
             handle.write(chunk)
+            digest.update(chunk.encode("utf-8"))
+        digest.update(_END.encode("utf-8"))
+        handle.write(f'{_DIGEST_MEMBER}{digest.hexdigest()}"{_END}')
+
+
+def content_digest(raw: bytes) -> str | None:
+    """The digest of a saved plan's content: SHA-256 of its text without its last member,
+    `"digest"` (None when the text has no such last member).
+
+    The digest `maforge plan` writes is this, so what a reviewer approved (plan.txt, the PR
+    comment) and what apply writes cannot drift apart by an edit, a merge or a copy that
+    re-formats it. It stops accidents, not a forger: anyone who can edit the plan can compute
+    a new digest (docs/ci.md says so)."""
+    at = raw.rfind(_DIGEST_MEMBER.encode("utf-8"))
+    if at < 0:
+        return None
+    return "sha256:" + hashlib.sha256(raw[:at] + _END.encode("utf-8")).hexdigest()
 
 
 _DEPTH = 64  # deeper values (none in a plan) are left to json.dumps, which also finds cycles
@@ -287,6 +369,11 @@ def load_plan(path: Path) -> Plan:
         raise PlanError(f"{path}: not a plan: JSON nested too deeply; make a new one with `maforge plan --out`") from None
     if isinstance(data, dict) and data.get("format_version") == FORMAT_VERSION:
         _check_schema(data, path)
+        carried = data.get("digest")
+        if carried is None:
+            raise PlanError(f"{path}: the plan carries no digest, so nothing shows it is the plan `maforge plan` wrote; make a new one with `maforge plan --out`")
+        if carried != content_digest(raw):
+            raise PlanError(f"{path}: this plan was changed after `maforge plan` wrote it (its digest no longer matches its content); review and make a new one with `maforge plan --out`")
     return Plan.from_json(data, str(path))
 
 

@@ -5,6 +5,7 @@ computed by the export flows and compared with what SharePoint holds."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -344,6 +345,51 @@ def make_plan(
     return plan
 
 
+def plan_disagreements(book: RuleBook, metaverse: Metaverse, plan: Plan, links: LinkState | None, limit: int = 20) -> list[str]:
+    """Where a saved plan says something the spec and its sources do not give: each profile
+    and property whose planned value is not what the flows compute now, at most ``limit``.
+
+    `apply PLAN --spec SPEC` calls this, so a plan edited by hand, or made from other
+    sources, is refused even when its digest was made to match. The desired values are
+    computed as make_plan computes them, at the plan's own clock (Now() gives what it gave
+    then), with joins from the same join state and the profile's prior values from the plan
+    (the only profile values a plan holds)."""
+    connector = book.connector()
+    now = dt.datetime.fromisoformat(plan.created_at.replace("Z", "+00:00")) if plan.created_at[:4].isdigit() else now_utc()
+    anchor = connector.anchor[0] if connector.anchor else "AccountName"
+    profiles: dict[str, dict[str, Any]] = {}
+    for profile in plan.profiles:
+        values = {change.property: change.before for change in profile.changes}
+        values.setdefault(anchor, profile.account)
+        profiles[profile.account] = values
+    joins = join_profiles(connector, metaverse, profiles, now, links)
+    by_account = {account.casefold(): number for number, account in joins.joined.items()}
+    objects = {mv.number: mv for mv in metaverse.objects}
+    multi, ordered = set(plan.multi_valued), set(plan.ordered)
+    found: list[str] = []
+    for profile in plan.profiles:
+        number = by_account.get(profile.account.casefold())
+        if number is None:
+            found.append(f"{profile.account}: the spec and its sources give no person joined to this profile")
+            continue
+        mv = objects[number]
+        declined = set(own_import(connector, metaverse, mv, profiles[profile.account], profile.account, now, UNRANKED + len(book.sources))) if connector.import_flows is not None else set()
+        desired = desired_values(connector, mv, now)
+        for change in profile.changes:
+            want = None if change.property in declined else desired.get(change.property)
+            if change.action == "clear":
+                agrees = want is CLEAR
+            else:
+                agrees = want is not None and want is not CLEAR and same_values(change.after, want, change.property in multi, change.property in ordered)
+            if not agrees:
+                given = "no change" if want is None else "a clear" if want is CLEAR else json.dumps(want, ensure_ascii=False)
+                planned = "a clear" if change.action == "clear" else json.dumps(change.after, ensure_ascii=False)
+                found.append(f"{profile.account}, {change.property}: the plan writes {planned}, the spec and its sources give {given}")
+            if len(found) >= limit:
+                return found
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class FlowPreview:
     property: str
@@ -435,4 +481,4 @@ def preview_user(book: RuleBook, mv: MvObject | None, current: dict[str, Any] | 
     return Preview(user, account, tuple(mv.origins), dict(mv.values), tuple(flows), note)
 
 
-__all__ = ["Preview", "build_metaverse", "preview_join", "preview_user", "compare", "desired_values", "make_plan", "normalise", "now_utc", "same_values"]
+__all__ = ["Preview", "build_metaverse", "plan_disagreements", "preview_join", "preview_user", "compare", "desired_values", "make_plan", "normalise", "now_utc", "same_values"]
