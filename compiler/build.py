@@ -24,7 +24,7 @@ from .mim.capabilities import capability_numbers
 from .identity import ma_id
 from .mim.maexport import ScriptedRule, emit_ma_export
 from .mim.mimxml import write_export_ma
-from .model import ConnectorSpec
+from .model import AuthMethod, ConnectorSpec, ConnectorType
 from .python.emit import package_files
 from .powershell.scriptset import script_set
 
@@ -34,6 +34,9 @@ class SecretToSet:
     name: str
     page: str
     reference: str | None
+    # None: the MA uses the value on every run, so it must be typed in. Otherwise the
+    # condition under which it is used; until then it may stay empty.
+    only_if: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +62,26 @@ def export_file_name(spec: ConnectorSpec) -> str:
     return f"{safe}.xml"
 
 
+def password_only_if(spec: ConnectorSpec) -> str | None:
+    """When the Connectivity page's Password is used, or None when it always is.
+
+    The PowerShell connector hands User and Password to the scripts and, with Impersonate
+    Connector Account, runs them as that account. maforge's SharePoint scripts read the
+    password only in `AuthMode` Password (common.psm1); a user's own scripts may read it on
+    every run. The README states this once, so its steps cannot disagree about it."""
+    if spec.type is not ConnectorType.SPO_USER_PROFILES or spec.connectivity.impersonate:
+        return None
+    auth = spec.sharepoint.auth if spec.sharepoint else None
+    if auth is not None and auth.method is AuthMethod.PASSWORD:
+        return None
+    return "`AuthMode` is switched to `Password` or Impersonate Connector Account is turned on"
+
+
 def secrets_to_set(spec: ConnectorSpec) -> list[SecretToSet]:
     """Values the export leaves empty that the admin must set after importing it."""
     secrets = []
     if spec.connectivity.password is not None or spec.connectivity.user:
-        secrets.append(SecretToSet("Password", "Connectivity", spec.connectivity.password))
+        secrets.append(SecretToSet("Password", "Connectivity", spec.connectivity.password, password_only_if(spec)))
     for parameter in spec.parameters:
         if parameter.encrypted:
             secrets.append(SecretToSet(f"{parameter.name}_Global", "Global Parameters", parameter.value))
@@ -92,7 +110,7 @@ def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
         numbers=capability_numbers(spec.capabilities),
         secrets=secrets_to_set(spec),
         scripted=export.scripted_rules,
-        extra_notes=_connector_notes(spec),
+        extra_notes=_connector_notes(spec, secrets_to_set(spec)),
         extension_folder=EXTENSION_FOLDER if extension else None,
         extension_by_hand=by_hand,
     )
@@ -103,14 +121,14 @@ def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
     return BuildResult(files, xml_name, export.scripted_rules, written)
 
 
-def _connector_notes(spec: ConnectorSpec) -> str:
+def _connector_notes(spec: ConnectorSpec, secrets: list[SecretToSet]) -> str:
     """Set-up notes particular to the connector type (the SPO scripts add theirs)."""
     from .model import ConnectorType
 
     if spec.type is ConnectorType.SPO_USER_PROFILES:
         from .powershell.sposcripts import admin_notes
 
-        return admin_notes(spec)
+        return admin_notes(spec, has_secrets=bool(secrets))
     return ""
 
 

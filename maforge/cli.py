@@ -7,6 +7,7 @@ YAML or talks HTTP itself.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import sys
 from pathlib import Path
@@ -418,13 +419,10 @@ def emulator(
     --connection FILE. By default it is as strict as SharePoint Online is known to be; each
     behaviour, its source and the switch that relaxes it are listed in docs/emulator.md.
     """
-    import tempfile
-
-    from maforge.connectors.emulator.server import serve
+    from maforge.connectors.emulator.process import run_until_stopped
 
     config = emulator_config(locals())
-    with tempfile.TemporaryDirectory(prefix="maforge-emulator-") as workdir:
-        serve(config, Path(workdir), lambda line: (sys.stdout.write(line + "\n"), sys.stdout.flush()))
+    run_until_stopped(config, lambda line: (sys.stdout.write(line + "\n"), sys.stdout.flush()))
 
 
 def emulator_config(options: dict):  # -> EmulatorConfig
@@ -508,6 +506,17 @@ ConnectionOption = Annotated[
     ),
 ]
 EnvOption = Annotated[Optional[str], typer.Option("--env", "-e", help="Merge this environment overlay from the spec first.", metavar="NAME")]
+EmulatorOption = Annotated[
+    bool,
+    typer.Option(
+        "--emulator",
+        help=(
+            "Use the bundled emulator as the tenant, started inside this command (HTTPS on 127.0.0.1) and seeded for the spec; "
+            "its profiles are kept in the state folder (STATE/emulator/TENANT), so import, plan, apply and the next plan see the same tenant. "
+            "Not with --connection."
+        ),
+    ),
+]
 MaxWaitOption = Annotated[
     Optional[str],
     typer.Option(
@@ -547,7 +556,7 @@ def _load_model(spec: Path, env: str | None, command: str):  # -> ConnectorSpec
         model, warnings = load_spec(spec, env, str(spec))
     except (UnreadableFile, UnknownEnvironment) as error:
         typer.echo(f"maforge {command}: {error}", err=True)
-        raise typer.Exit(2 if command == "build" else 1) from None
+        raise typer.Exit(usage_error_status(command)) from None
     except SpecError as error:
         for diagnostic in error.diagnostics:
             typer.echo(diagnostic.format(), err=True)
@@ -564,17 +573,64 @@ def _rule_book(spec: Path, env: str | None, command: str):  # -> RuleBook
     return RuleBook.from_spec(_load_model(spec, env, command))
 
 
+def usage_error_status(command: str) -> int:
+    """Usage errors (a missing option, a file named that is not there) exit 2, as the docs
+    promise; but `plan` exits 2 for "changes" with --detailed-exitcode (Terraform's
+    convention), so a usage error must not look like changes to a CI script: plan exits 1."""
+    return 1 if command == "plan" else 2
+
+
 def _need(connection: Path | None, command: str) -> Path:
     if connection is None:
-        typer.echo(f"maforge {command}: give --connection FILE (start `maforge emulator` for a local tenant)", err=True)
-        raise typer.Exit(1)
+        typer.echo(f"maforge {command}: give --connection FILE, or --emulator for the bundled local tenant", err=True)
+        raise typer.Exit(usage_error_status(command))
+    if not connection.exists():
+        typer.echo(f"maforge {command}: {connection}: no such file; give the connection file `maforge emulator` prints, or one for your tenant", err=True)
+        raise typer.Exit(usage_error_status(command))
     return connection
+
+
+def _one_tenant(connection: Path | None, use_emulator: bool, command: str) -> None:
+    """--emulator and --connection name two different tenants: a usage error rather than a
+    guess at which one the user meant to write to (exit 2; plan's usage errors exit 1, as
+    its 2 means "changes")."""
+    if use_emulator and connection is not None:
+        typer.echo(f"maforge {command}: --emulator and --connection name two tenants; give one: --emulator for the local emulator, --connection FILE for a real tenant", err=True)
+        raise typer.Exit(usage_error_status(command))
+
+
+def _spec_seed(book, spec: Path) -> Path | None:  # book: RuleBook
+    """The spec's HR file the embedded emulator is first seeded from (None: the sample's people)."""
+    from maforge.connectors.emulator.embedded import spec_seed
+
+    return spec_seed(book.manifest.get("sources") or [], spec.parent)
+
+
+@contextlib.contextmanager
+def _reach(connection: Path | None, use_emulator: bool, command: str, state_dir: Path, tenant: str | None, seed: Path | None = None, *, required: bool = True, quiet: bool = False):
+    """What the command talks to, for the length of the block: the connection file (checked
+    by _need when ``required``; else None when not given), or with --emulator a Connection to
+    the emulator started for the command, its tenant kept in ``state_dir`` (said on stderr
+    once per command: ``quiet`` for a command's second start)."""
+    if not use_emulator:
+        yield _need(connection, command) if required else connection
+        return
+    from maforge.connectors.emulator.embedded import embedded_tenant, tenant_folder
+
+    if not tenant:
+        typer.echo(f"maforge {command}: --emulator needs the tenant's name: the spec has no sharepoint.tenant", err=True)
+        raise typer.Exit(usage_error_status(command))
+    if not quiet:
+        typer.echo(f"maforge {command}: tenant {tenant} is the bundled emulator, kept in {tenant_folder(state_dir, tenant)} (for a real tenant: --connection FILE)", err=True)
+    with embedded_tenant(state_dir, tenant, seed) as reached:
+        yield reached
 
 
 @app.command("import")
 def import_(
     spec: Annotated[Path, typer.Argument(help="The connector spec.", show_default=False, metavar="SPEC")],
     connection: ConnectionOption = None,
+    use_emulator: EmulatorOption = False,
     delta: Annotated[bool, typer.Option("--delta", help="Re-read only the users Graph reports changed in Entra ID since the last import. Edits made in SharePoint itself (About me, skills, custom properties) are in no Graph feed: only a full import sees them.")] = False,
     full_after: Annotated[Optional[str], typer.Option("--full-after", help="With --delta: run a full import instead when the last full import is older than this, e.g. 7d, so SharePoint-side edits are picked up on a schedule.", metavar="DURATION")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the snapshot (snapshot.jsonl) and the tenant's learnt budget.", metavar="DIR")] = Path(".maforge"),
@@ -610,11 +666,12 @@ def import_(
     from maforge.connectors.sync.commands import open_session, run_import
     from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
 
+    _one_tenant(connection, use_emulator, "import")
     book = _rule_book(spec, env, "import")
     wait_cap = _max_wait(max_wait, "import")
     full_age = _duration(full_after, "--full-after", "import")
     try:
-        with open_session(book, _need(connection, "import"), state_dir=out, max_wait=wait_cap) as session:
+        with _reach(connection, use_emulator, "import", out, book.tenant, _spec_seed(book, spec)) as reach, open_session(book, reach, state_dir=out, max_wait=wait_cap) as session:
             snapshot = run_import(book, session, out, delta=delta, full_after=full_age)
     except RUN_ERRORS as error:
         typer.echo(f"maforge import: {describe_failure(error)}", err=True)
@@ -626,6 +683,7 @@ def import_(
 def plan(
     spec: Annotated[Path, typer.Argument(help="The connector spec.", show_default=False, metavar="SPEC")],
     connection: ConnectionOption = None,
+    use_emulator: EmulatorOption = False,
     refresh: Annotated[YesNo, typer.Option("--refresh", help="true: read current values from SharePoint; false: plan against the last `maforge import` snapshot.")] = YesNo.true,
     snapshot: Annotated[Path, typer.Option("--snapshot", help="Folder of the import snapshot.", metavar="DIR")] = Path(".maforge"),
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the plan (JSON) for `maforge apply`.", metavar="PLAN")] = None,
@@ -647,6 +705,8 @@ def plan(
 
     $ maforge plan spo.yaml --refresh=false --detailed-exitcode
 
+    $ maforge plan spo.yaml --emulator --out plan.json
+
     Exit status: 0 no changes (or changes without --detailed-exitcode), 2 changes with
     --detailed-exitcode, 1 error or, with --expect-no-changes, any change.
     """
@@ -658,15 +718,17 @@ def plan(
     from maforge.connectors.sync.planrender import render_text
     from maforge.connectors.sync.signin import warning_lines
 
+    _one_tenant(connection, use_emulator, "plan")
     book = _rule_book(spec, env, "plan")
     wait_cap = _max_wait(max_wait, "plan")
     try:
-        session = open_session(book, connection, state_dir=snapshot, max_wait=wait_cap) if connection is not None else None
-        try:
-            result = run_plan(book, spec.parent, session, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=session.connection.tenant if session is not None else book.tenant)
-        finally:
-            if session is not None:
-                session.close()
+        with _reach(connection, use_emulator, "plan", snapshot, book.tenant, _spec_seed(book, spec), required=False) as reach:
+            session = open_session(book, reach, state_dir=snapshot, max_wait=wait_cap) if reach is not None else None
+            try:
+                result = run_plan(book, spec.parent, session, refresh=refresh is YesNo.true, state_dir=snapshot, tenant=session.connection.tenant if session is not None else book.tenant)
+            finally:
+                if session is not None:
+                    session.close()
         result = select_targets(result, targets or [])
         if out is not None:
             save_plan(result, out)
@@ -680,7 +742,7 @@ def plan(
     for line in warning_lines(result.warnings):
         typer.echo(f"maforge plan: {line}", err=True)
     if out is not None:
-        typer.echo(f"saved the plan to {out}; apply it with: maforge apply {out} --connection FILE", err=True)
+        typer.echo(f"saved the plan to {out}; apply it with: maforge apply {out} {'--emulator' if use_emulator else '--connection FILE'}", err=True)
     raise typer.Exit(plan_exit_code(result, detailed_exitcode, expect_no_changes))
 
 
@@ -688,6 +750,7 @@ def plan(
 def apply(
     target: Annotated[Path, typer.Argument(help="A plan saved by `maforge plan --out`, or a spec (plan now, show it, ask).", show_default=False, metavar="PLAN|SPEC")],
     connection: ConnectionOption = None,
+    use_emulator: EmulatorOption = False,
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="With a spec: apply the fresh plan without asking.")] = False,
     refresh: Annotated[bool, typer.Option("--refresh", help="Re-plan a property changed since the plan against its value now, instead of reporting it stale.")] = False,
     max_changes: Annotated[Optional[int], typer.Option("--max-changes", help="Refuse a plan that changes more properties than N.", metavar="N", min=0)] = None,
@@ -727,9 +790,10 @@ def apply(
     """
     from maforge.connectors.sync.commands import open_session, run_apply, run_plan
     from maforge.connectors.sync.errors import RUN_ERRORS, describe_failure
-    from maforge.connectors.sync.plan import looks_like_plan, save_plan, select_targets
+    from maforge.connectors.sync.plan import load_plan, looks_like_plan, save_plan, select_targets
     from maforge.connectors.sync.planrender import render_text
 
+    _one_tenant(connection, use_emulator, "apply")
     plan_file = target
     expected_spec = None
     book = None
@@ -741,16 +805,18 @@ def apply(
             expected_spec = book.spec_hash
             derive = (book, spec.parent)
         if not looks_like_plan(target) and _damaged_plan(target):
+            if b"format_version" in target.read_bytes()[: 1024 * 1024]:
+                load_plan(target)  # a plan in another shape (YAML, a JSON prefix lost): its reader names the place
             typer.echo(
-                f"maforge apply: {target}: neither a plan (no \"format_version\" at its start) nor a spec (no \"apiVersion\"): "
-                "a damaged or cut-short plan? Make a new one with `maforge plan --out`",
+                f"maforge apply: {target}: neither a plan saved by `maforge plan --out` (no \"format_version\" at its start) nor a spec (no \"apiVersion\"): "
+                "if it was a plan, it is damaged or cut short; make a new one with `maforge plan --out`",
                 err=True,
             )
             raise typer.Exit(1)
         if not looks_like_plan(target):
             book = _rule_book(target, env, "apply")
             expected_spec = book.spec_hash
-            with open_session(book, _need(connection, "apply"), state_dir=snapshot, max_wait=wait_cap) as session:
+            with _reach(connection, use_emulator, "apply", snapshot, book.tenant, _spec_seed(book, target)) as reach, open_session(book, reach, state_dir=snapshot, max_wait=wait_cap) as session:
                 fresh = select_targets(run_plan(book, target.parent, session, refresh=True, state_dir=snapshot), targets or [])
             typer.echo(render_text(fresh, color=sys.stdout.isatty()), nl=False)
             if not fresh.profiles and not fresh.joins:
@@ -765,28 +831,30 @@ def apply(
             plan_file = snapshot / "apply-plan.json"
             save_plan(fresh, plan_file)
             journal = journal or snapshot / f"apply-plan.{fresh.created_at.replace(':', '')}.journal"
-        with open_session(book, _need(connection, "apply"), state_dir=snapshot, max_wait=wait_cap) as session:
-            outcome = run_apply(plan_file, session, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, check_prior=check_prior.value, state_dir=snapshot, spec_hash=expected_spec, derive=derive, targets=None if plan_file != target else targets)
+        loaded = load_plan(plan_file)  # a damaged plan is refused before anything signs in
+        with _reach(connection, use_emulator, "apply", snapshot, loaded.tenant, quiet=plan_file != target) as reach, open_session(book, reach, state_dir=snapshot, max_wait=wait_cap) as session:
+            outcome = run_apply(plan_file, session, loaded=loaded, max_changes=max_changes, journal=journal, results=results, replan_stale=refresh, bulk=bulk.value, check_prior=check_prior.value, state_dir=snapshot, spec_hash=expected_spec, derive=derive, targets=None if plan_file != target else targets)
     except RUN_ERRORS as error:
         typer.echo(f"maforge apply: {describe_failure(error)}", err=True)
         raise typer.Exit(1) from None
     typer.echo(outcome.summary())
+    for line in outcome.trouble_lines(results or plan_file.with_name(plan_file.name + ".results.json")):
+        typer.echo(line)
     if outcome.stopped:
         typer.echo(f"maforge apply: {outcome.stopped}", err=True)
     raise typer.Exit(0 if outcome.ok else 1)
 
 
 def _damaged_plan(target: Path) -> bool:
-    """A .json file that is empty, or a JSON object with neither a plan's format_version (at
-    its start) nor a spec's apiVersion: most likely a plan cut short or edited by hand."""
-    if target.suffix.lower() != ".json":
-        return False
+    """A file that is neither a plan (no format_version at its start) nor a spec (no
+    apiVersion anywhere, which every spec has): a plan cut short, edited by hand, or not a
+    maforge file at all. Validating it as a spec would only confuse."""
     try:
         with open(target, "rb") as handle:
             content = handle.read(16 * 1024 * 1024).strip()
     except OSError:
         return False
-    return (not content or content.startswith(b"{")) and b'"apiVersion"' not in content
+    return b"apiVersion" not in content
 
 
 @app.command()

@@ -11,6 +11,7 @@ no secret read and no network connection made.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -650,10 +651,18 @@ class _PlanBench:
                 why = f"load_plan: traceback ({_crash_text(error)})"
         return why
 
-    def edited(self, change: Callable[[dict[str, Any]], None]) -> bytes:
+    def edited(self, change: Callable[[dict[str, Any]], None], *, seal: bool = True) -> bytes:
+        """The plan with ``change`` made. Sealed (the default) with a digest that matches the
+        edit, as a forger would, so the trial meets the guard behind the digest; unsealed, the
+        digest must refuse it."""
         data = json.loads(json.dumps(self.data))
+        data.pop("digest", None)
         change(data)
-        return json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+        if not seal:
+            return json.dumps({**data, "digest": self.data.get("digest", "")}, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
+        digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        return (json.dumps({**data, "digest": f"sha256:{digest}"}, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _set(pointer: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -747,6 +756,14 @@ def _plan_trials(quick: bool, work: Path) -> list[Trial]:
             "single quotes": (text.replace(b'"', b"'"), r"(:\d+:\d+)?: "),
         }
         trials.append(_trial("Plan: not JSON", [(label, bench.refuse(content, where=where)) for label, (content, where) in non_json.items()], "refused naming the plan and the line, exit 1, nothing written"))
+
+        unsealed = {
+            "an after value changed": _set("profiles/0/changes/0/after", "edited by hand"),
+            "a prior value changed": _set("profiles/0/changes/0/before", "edited by hand"),
+            "the tenant changed": _set("tenant", "fabrikam"),
+        }
+        outcomes = [(label, bench.refuse(bench.edited(c, seal=False), where=r": this plan was changed after `maforge plan` wrote it")) for label, c in unsealed.items()]
+        trials.append(_trial("Plan: edited after plan wrote it", outcomes, "refused by its digest before any write, naming the plan, exit 1"))
 
         tenants = {f"tenant {t!r}": _set("tenant", t) for t in ("fabrikam", "contoso-dev", "")}
         outcomes = [(label, bench.refuse(bench.edited(c), where=r": the plan is for tenant .*, the connection is to 'contoso'", load=False)) for label, c in tenants.items()]

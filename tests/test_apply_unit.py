@@ -187,3 +187,18 @@ def test_a_job_whose_log_cannot_be_read_is_reported_unknown_not_applied():
 
     with pytest.raises(BulkUnknown, match="job-1"):
         Importer(session=None).run([{"IdName": "a@c.com", "CostCenter": "1"}], ["CostCenter"])  # type: ignore[arg-type]
+
+
+def test_apply_names_what_it_did_not_write_first_twenty_then_the_results_file(tmp_path):
+    """Issue 19: apply printed only counts of stale, failed and missing properties and exited
+    1; now it names them, the first 20, then how many more the results file holds."""
+    from maforge.connectors.sync.applier import ApplyResult
+
+    profiles = [{"account": f"i:0#.f|membership|u{i}@contoso.com", "properties": [{"property": "Department", "action": "change", "status": "stale", "now": "Research"}, {"property": "Office", "action": "set", "status": "applied"}]} for i in range(23)]
+    profiles.append({"account": "i:0#.f|membership|x@contoso.com", "properties": [{"property": "CellPhone", "action": "clear", "status": "failed", "error": "HTTP 500: boom"}]})
+    result = ApplyResult(applied=23, stale=23, failed=1, profiles=profiles)
+    lines = result.trouble_lines(tmp_path / "plan.json.results.json")
+    assert lines[0] == '  stale: i:0#.f|membership|u0@contoso.com: Department (SharePoint holds "Research")'
+    assert len(lines) == 21 and lines[-1] == f"  and 4 more in {tmp_path / 'plan.json.results.json'}"
+    assert ApplyResult(applied=1, profiles=[profiles[0] | {"properties": [profiles[0]["properties"][1]]}]).trouble_lines(None) == []
+    assert ApplyResult(failed=1, profiles=[profiles[-1]]).trouble_lines(None) == ["  failed: i:0#.f|membership|x@contoso.com: CellPhone: HTTP 500: boom"]

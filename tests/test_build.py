@@ -300,3 +300,55 @@ def test_spo_sample_has_the_golden_files_element_paths_and_parameter_definitions
                            parameter.findtext("text"), parameter.findtext("default-value")))
         return result
     assert definitions(built) == definitions(golden)
+
+
+def _readme_table(notes: str) -> set[str]:
+    """The names in the first column of the README's file table (`| \\`name\\` | … |`)."""
+    table = notes.split("| File | What it is |", 1)[1].split("\n\n", 1)[0]
+    return set(re.findall(r"^\| `([^`]+)` \|", table, flags=re.M))
+
+
+@pytest.mark.parametrize("spec", ["spo-user-profiles.yaml", "powershell/flatfile-hr.yaml"])
+def test_the_readme_table_lists_everything_the_build_writes(tmp_path, cli, spec):
+    out = tmp_path / "out"
+    assert cli("build", str(SAMPLES / spec), "--out", str(out)).exit_code == 0
+    written = {p.name + ("/" if p.is_dir() else "") for p in out.iterdir()}
+    assert "python/" in written
+    assert _readme_table((out / "README.md").read_text(encoding="utf-8")) == written
+
+
+def _spo_readme(tmp_path, method: str = "certificate", impersonate: bool = False) -> str:
+    """The README of the SPO sample signed in with ``method``, optionally impersonating."""
+    text = (SAMPLES / "spo-user-profiles.yaml").read_text(encoding="utf-8")
+    changed = text.replace("    method: certificate\n", f"    method: {method}\n", 1).replace(
+        "  impersonate: false\n", f"  impersonate: {str(impersonate).lower()}\n", 1
+    )
+    assert changed.count(f"method: {method}") and changed.count(f"impersonate: {str(impersonate).lower()}")
+    (tmp_path / "hr.csv").write_bytes((SAMPLES / "hr.csv").read_bytes())
+    (tmp_path / "spo.yaml").write_text(changed, encoding="utf-8")
+    spec, _ = load_spec(tmp_path / "spo.yaml")
+    return render_outputs(spec, "spo.yaml").files["README.md"]
+
+
+def _password_lines(notes: str) -> list[str]:
+    return [line for line in notes.splitlines() if re.search(r"\bpassword\b", line, flags=re.I) and ("Connectivity" in line or "type" in line.lower())]
+
+
+def test_the_readme_says_one_thing_about_the_connectivity_password(tmp_path):
+    """Certificate sign-in without impersonation never reads the Connectivity password, so no
+    step may tell the admin to type it; every mention says when it is needed."""
+    notes = _spo_readme(tmp_path)
+    assert "type the password" not in notes.lower()
+    assert "only used if" not in notes
+    listed = [line for line in notes.splitlines() if line.strip().startswith("- `Password` (Connectivity page)")]
+    assert len(listed) == 1
+    assert "only needed if `AuthMode` is switched to `Password` or Impersonate Connector Account is turned on" in listed[0]
+    assert all("only needed if" in line for line in _password_lines(notes)), _password_lines(notes)
+
+
+@pytest.mark.parametrize("method, impersonate", [("password", False), ("certificate", True)])
+def test_the_readme_asks_for_the_password_when_the_ma_uses_it(tmp_path, method, impersonate):
+    notes = _spo_readme(tmp_path, method, impersonate)
+    listed = [line for line in notes.splitlines() if line.strip().startswith("- `Password` (Connectivity page)")]
+    assert listed == ["   - `Password` (Connectivity page) of `svc-mim-spo@contoso.onmicrosoft.com`: the value of `${env:MAFORGE_SPO_PASSWORD}`"]
+    assert "only needed if" not in notes and "leave it empty" not in notes

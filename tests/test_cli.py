@@ -124,3 +124,62 @@ def test_readme_spec_example_is_valid(tmp_path):
     spec.write_text(example, encoding="utf-8")
     report = check_file(spec)
     assert [d.format() for d in report.diagnostics if d.is_error] == []
+
+
+@pytest.mark.parametrize(
+    ("command", "status"),
+    [
+        (["validate", "{missing}.yaml"], 2),
+        (["build", "{missing}.yaml", "--out", "{tmp}/o"], 2),
+        (["import-ma", "{missing}.xml", "--out", "{tmp}/o"], 2),
+        (["diff", "{missing}.xml", "{missing}2.xml"], 2),
+        (["apply", "{missing}.json", "--connection", "{connection}"], 2),
+        (["import", "{missing}.yaml", "--connection", "{connection}"], 2),
+        (["preview", "{missing}.yaml", "--user", "a@contoso.com", "--connection", "{connection}"], 2),
+        (["import", "{sample}", "--connection", "{missing}.json"], 2),
+        # plan exits 2 for "changes" under --detailed-exitcode (Terraform's convention): a usage
+        # error there must not read as changes to a CI script, so plan exits 1 (docs/index.md)
+        (["plan", "{missing}.yaml", "--detailed-exitcode"], 1),
+    ],
+    ids=lambda value: value if isinstance(value, int) else value[0] + (" connection" if "{missing}.json" in value and value[0] == "import" else ""),
+)
+def test_a_missing_file_is_a_usage_error_for_every_command(cli, tmp_path, command, status):
+    """Issue 19: a missing file exited 2 for validate and build but 1 for apply; the docs say
+    usage errors exit 2. Every command now names the file and exits as the table says."""
+    connection = tmp_path / "connection.json"
+    connection.write_text("{}", encoding="utf-8")
+    sample = FIXTURES.parents[1] / "samples" / "spo-user-profiles.yaml"
+    args = [a.format(missing=tmp_path / "nothere", tmp=tmp_path, connection=connection, sample=sample) for a in command]
+    result = cli(*args)
+    assert result.exit_code == status, result.output
+    assert "nothere" in result.output and "no such file" in result.output
+
+
+def test_a_damaged_or_foreign_plan_is_named_as_such(cli, tmp_path):
+    """Issue 19: a garbage plan was validated as a spec (a pointer to `maforge validate`),
+    and a truncated one gave half a sentence ("Unterminated string starting at;")."""
+    connection = tmp_path / "connection.json"
+    connection.write_text("{}", encoding="utf-8")
+    (tmp_path / "garbage.json").write_text("this is no plan\n", encoding="utf-8")
+    garbage = cli("apply", str(tmp_path / "garbage.json"), "--connection", str(connection))
+    assert garbage.exit_code == 1
+    assert "neither a plan saved by `maforge plan --out`" in garbage.output and "maforge validate" not in garbage.output
+    (tmp_path / "cut.json").write_text('{\n "format_version": 2,\n "maforge": "0.1.0",\n "connector": "SPO Us', encoding="utf-8")
+    cut = cli("apply", str(tmp_path / "cut.json"), "--connection", str(connection))
+    assert cut.exit_code == 1
+    assert "cut.json:4:15: the plan breaks off here: it was cut short (JSON: unterminated string); make a new one with `maforge plan --out`" in cut.output
+
+
+def test_an_unreachable_tenant_says_what_to_check(cli, emulator_factory, tmp_path):
+    """Issue 19: a stopped emulator gave urllib3's "HTTPSConnectionPool(...): Max retries
+    exceeded ... Connection refused" and advice about paths and permissions."""
+    emulator = emulator_factory()
+    connection = tmp_path / "connection.json"
+    connection.write_text(json.dumps(emulator.connection()), encoding="utf-8")
+    port = emulator.connection()["admin_url"].split(":")[2].split("/")[0]
+    emulator.stop()
+    sample = FIXTURES.parents[1] / "samples" / "spo-user-profiles.yaml"
+    result = cli("plan", str(sample), "--connection", str(connection))
+    assert result.exit_code == 1
+    assert f"maforge plan: cannot reach https://127.0.0.1:{port} (connection refused); is the emulator running (`maforge emulator`), and is admin_url in the connection file right?" in result.output
+    assert "HTTPSConnectionPool" not in result.output and "permissions" not in result.output

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -117,3 +120,54 @@ def test_bad_seed_file_is_refused(tmp_path, emulator_factory):
     seed.write_text("Name,Mail\nx,y\n", encoding="utf-8")
     with pytest.raises(ValueError, match="a seed file is a CSV"):
         emulator_factory(seed_file=seed)
+
+
+def _start_emulator(tmp_path, *options: str) -> tuple[subprocess.Popen, dict, Path]:
+    """`maforge emulator` as a user runs it, with its own TMPDIR so that whatever temporary
+    folder it makes can be found (and must be gone) after it stops."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maforge", "emulator", "--port", "0", "--profiles", "5", *options],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )
+    connection = json.loads(process.stdout.readline())
+    return process, connection, temp
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_a_stopped_emulator_removes_the_folder_it_made(tmp_path, stop):
+    """Without --state-dir the certificates (the CA's key too) live in a folder the emulator
+    made; `kill` (SIGTERM) and Ctrl+C (SIGINT) must both leave nothing of it behind."""
+    process, connection, temp = _start_emulator(tmp_path)
+    try:
+        folder = Path(connection["ca_bundle"]).parent.parent
+        assert folder.parent == temp and folder.name.startswith("maforge-emulator-")
+        assert (folder / "certs" / "ca.key").is_file()
+        process.send_signal(getattr(signal, stop))
+        assert process.wait(timeout=20) == 0, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert not folder.exists()
+    assert list(temp.iterdir()) == []
+    assert "Traceback" not in process.stderr.read()
+
+
+def test_a_stopped_emulator_keeps_the_state_dir_it_was_given(tmp_path):
+    process, connection, temp = _start_emulator(tmp_path, "--state-dir", "state")
+    try:
+        assert Path(connection["ca_bundle"]).is_relative_to(tmp_path / "state")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (tmp_path / "state" / "certs" / "ca.key").is_file()
+    assert list(temp.iterdir()) == []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
-from maforge.compiler.validate import check_file
+from maforge.compiler.validate import check_file, load_spec
 
 
 @pytest.mark.parametrize("kind", ["spo-user-profiles", "powershell"])
@@ -58,3 +61,51 @@ def test_bad_tenant_is_a_usage_error(cli, tmp_path):
     result = cli("init", "--tenant", "Contoso.com", str(tmp_path / "x.yaml"))
     assert result.exit_code == 2
     assert "is not a tenant name" in result.output
+
+
+# What maforge writes beside a spec that must never be committed: the connection file (the
+# emulator's holds its test password), a saved plan, apply's journal and results beside it,
+# and the state folder.
+WORKING_FILES = ["connection.json", "plan.json", "plan.json.journal", "plan.json.results.json", ".maforge/snapshot.jsonl", ".emulator/certs/ca.key"]
+
+
+def _ignored(folder, names: list[str]) -> list[str]:
+    """The names git itself would ignore in ``folder`` (a fresh repository)."""
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    found = subprocess.run(["git", "-C", str(folder), "check-ignore", "--no-index", *names], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+@pytest.mark.parametrize("kind", ["spo-user-profiles", "powershell"])
+def test_init_writes_a_gitignore_for_what_maforge_writes(cli, tmp_path, kind):
+    target = tmp_path / "conn" / "spo.yaml"
+    result = cli("init", "--type", kind, str(target))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {target.parent / '.gitignore'}" in result.output
+    assert _ignored(target.parent, WORKING_FILES + ["spo.yaml"]) == WORKING_FILES
+
+
+def test_init_adds_to_a_gitignore_it_finds_and_keeps_its_rules(cli, tmp_path):
+    (tmp_path / ".gitignore").write_text("node_modules/\nplan.json", encoding="utf-8")
+    assert cli("init", str(tmp_path / "spo.yaml")).exit_code == 0
+    lines = (tmp_path / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert lines[:2] == ["node_modules/", "plan.json"]
+    assert lines.count("plan.json") == 1 and {"connection.json", "*.journal", "*.results.json", ".maforge/"} <= set(lines)
+    again = cli("init", str(tmp_path / "other.yaml"))
+    assert again.exit_code == 0 and ".gitignore" not in again.output  # nothing left to add
+
+
+def test_a_refused_init_leaves_the_gitignore_alone(cli, tmp_path):
+    (tmp_path / "spo.yaml").write_text("my work\n")
+    assert cli("init", str(tmp_path / "spo.yaml")).exit_code == 1
+    assert not (tmp_path / ".gitignore").exists()
+
+
+@pytest.mark.parametrize("tenant, company", [("fabrikam", "Fabrikam"), ("northwind-traders", "Northwind Traders")])
+def test_the_company_comes_from_the_tenant(cli, tmp_path, tenant, company):
+    target = tmp_path / "x.yaml"
+    assert cli("init", "--tenant", tenant, str(target)).exit_code == 0
+    model, _ = load_spec(target)
+    assert model.sharepoint.company == company
+    assert "Contoso" not in target.read_text()

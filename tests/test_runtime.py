@@ -112,7 +112,7 @@ def test_an_interrupted_import_keeps_the_last_snapshot_and_its_watermark(emulato
 
 def test_import_without_a_connection_says_so(cli, tmp_path):
     result = cli("import", str(SAMPLE), "--out", str(tmp_path))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error (docs/index.md, exit statuses)
     assert "--connection" in result.output
 
 

@@ -155,3 +155,73 @@ def test_the_built_package_warns_and_stops_the_same_way(emulator_factory, tmp_pa
     out, err = capsys.readouterr()
     assert "not attempted" in out and NOT_OWN_DATA in err and "app-only with a certificate" in err
     assert emulator.state.writes == []
+
+
+# ---------------------------------------------------------------- the spec's sign-in settings
+
+
+def _line_without_certificate(emulator) -> dict:
+    """The emulator's line as a real tenant's file often is: no certificate named in it."""
+    return {k: v for k, v in emulator.connection().items() if k != "certificate"}
+
+
+def test_the_spec_certificate_path_signs_in_when_the_connection_file_names_none(emulator, tmp_path, elsewhere, cli):
+    """`sharepoint.auth.certificatePath` is the default; relative, it starts at the spec's
+    folder, not at the folder the command runs in."""
+    text = SAMPLE.read_text(encoding="utf-8")
+    spec = tmp_path / "spec" / "spo.yaml"
+    (spec.parent / "keys").mkdir(parents=True)
+    spec.write_text(text.replace("certificatePath: ${env:MAFORGE_SPO_CERTIFICATE}", "certificatePath: keys/app.pem", 1), encoding="utf-8")
+    assert "certificatePath: keys/app.pem" in spec.read_text(encoding="utf-8")
+    shutil.copy(SAMPLES / "hr.csv", spec.parent / "hr.csv")
+    shutil.copy(emulator.certs.app_pem, spec.parent / "keys" / "app.pem")
+    connection = _write(tmp_path / "conn" / "connection.json", _line_without_certificate(emulator))
+    result = cli("import", str(spec), "--connection", str(connection), "--out", str(tmp_path / "state"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "state" / "snapshot.jsonl").is_file()
+
+
+def test_the_built_package_reads_the_spec_sign_in_too(emulator, tmp_path, elsewhere, monkeypatch, capsys):
+    from maforge.connectors.sync.runner import main
+
+    spec, _ = load_spec(SAMPLE)
+    write_build(render_outputs(spec, str(SAMPLE)), tmp_path / "build")
+    package = tmp_path / "build" / "python" / "spo_user_profiles_connector"
+    manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["sign_in"]["certificate"] == "${env:MAFORGE_SPO_CERTIFICATE}"  # a reference, never a key
+    assert manifest["sign_in"]["password"] == "${env:MAFORGE_SPO_PASSWORD}"
+    monkeypatch.setenv("MAFORGE_SPO_CERTIFICATE", str(emulator.certs.app_pem))
+    connection = _write(tmp_path / "connection.json", _line_without_certificate(emulator))
+    main(package, ["import", "--connection", str(connection), "--out", str(tmp_path / "state")])  # a failure exits 1
+    assert "imported 25 profiles" in capsys.readouterr().out
+
+
+def test_sign_in_settings_come_from_the_spec_then_the_file_then_the_environment(tmp_path):
+    from maforge.connectors.spo.connection import layered, spec_sign_in
+
+    spec_dir = tmp_path / "spec"
+    defaults = spec_sign_in(
+        {"auth_method": "federated", "client_id": "spec-app", "certificate": "keys/spec.pem", "federated_token_file": "ci/token",
+         "username": "svc@contoso.onmicrosoft.com", "password": "${file:secrets/password.txt}"},
+        spec_dir,
+    )
+    connection = _write(tmp_path / "conn" / "connection.json",
+                        {"tenant": "contoso", "spo_url": "https://contoso.sharepoint.com", "admin_url": "https://contoso-admin.sharepoint.com",
+                         "client_id": "file-app", "certificate": "file.pem"})
+    from_file = layered(connection, defaults, environ={})
+    assert from_file.auth_method == "federated"  # the spec's, the file says nothing
+    assert from_file.federated_token_file == str(spec_dir / "ci" / "token")  # relative to the spec
+    assert from_file.password == f"${{file:{spec_dir / 'secrets' / 'password.txt'}}}"  # still a reference
+    assert from_file.client_id == "file-app"  # the file overrides the spec
+    assert from_file.certificate == str(tmp_path / "conn" / "file.pem")
+    environ = {"AZURE_CLIENT_ID": "env-app", "AZURE_FEDERATED_TOKEN_FILE": "/run/token", "AZURE_PASSWORD": "not this value"}
+    from_env = layered(connection, defaults, environ=environ)
+    assert (from_env.client_id, from_env.federated_token_file) == ("env-app", "/run/token")  # the environment overrides both
+    assert from_env.password == "${env:AZURE_PASSWORD}"
+    assert from_env.certificate == from_file.certificate and from_env.username == "svc@contoso.onmicrosoft.com"
+
+
+def test_a_spec_password_value_is_never_a_default():
+    from maforge.connectors.spo.connection import spec_sign_in
+
+    assert "password" not in spec_sign_in({"password": "hunter2", "username": "svc"}, None)

@@ -558,3 +558,22 @@ def test_a_damaged_snapshot_line_is_named_however_many_lines_are_parsed_at_once(
         read(*straddling, count=3)
     with pytest.raises(TypeError):  # as line by line: a line that is not an object is not caught
         read(adele, "[1]", count=2)
+
+
+def test_warnings_are_one_line_per_kind_and_in_full_where_the_plan_changes_the_property():
+    """Issue 19: plan printed the same 14 warnings on every run, changes or none. Each kind is
+    now one line naming its subjects; a warning is in full only where the plan changes its
+    property; the JSON keeps every warning."""
+    from maforge.connectors.sync.planrender import render_text
+
+    warnings = [{"kind": "taxonomy-bound", "subject": p, "detail": f"{p}: values become terms"} for p in ("Department", "SPS-Skills", "SPS-JobTitle")]
+    warnings.append({"kind": "delegated-sign-in", "subject": "adele@contoso.com", "detail": "a delegated sign-in"})
+    quiet = Plan("Engine Test", "contoso", "h", "0.1", "now", True, warnings=list(warnings))
+    text = render_text(quiet)
+    assert "  * taxonomy-bound: Department, SPS-Skills, SPS-JobTitle\n" in text and "values become terms" not in text
+    assert "  * delegated-sign-in: adele@contoso.com: a delegated sign-in\n" in text
+    busy = Plan("Engine Test", "contoso", "h", "0.1", "now", True, [ProfileChange(ADELE, "hr row 1", (PropertyChange("SPS-Skills", "set", [], ["SQL"]),))], warnings=list(warnings))
+    text = render_text(busy)
+    assert "      SPS-Skills (changed by this plan): SPS-Skills: values become terms\n" in text
+    assert text.count("values become terms") == 1
+    assert len(busy.to_json()["warnings"]) == 4

@@ -221,7 +221,8 @@ def render_spo_scripts(spec: ConnectorSpec) -> dict[str, str]:
     return texts
 
 
-def admin_notes(spec: ConnectorSpec) -> str:
+def admin_notes(spec: ConnectorSpec, *, has_secrets: bool = False) -> str:
     """Markdown set-up notes for the build's README.md (logging, certificate, permissions,
-    importing the MA, secrets, delta strategy)."""
-    return environment().get_template("spo/admin-notes.md.j2").render(**_context(spec))
+    importing the MA, delta strategy). Which secrets to type is said once, in the README's
+    import steps; ``has_secrets`` only tells the notes whether to point there."""
+    return environment().get_template("spo/admin-notes.md.j2").render(**_context(spec), has_secrets=has_secrets)

@@ -239,12 +239,32 @@ def compile_rules(spec: ConnectorSpec, spec_digest: str = "") -> CompiledRules:
         "company": sharepoint.company if sharepoint else None,
         "protect": list(sharepoint.protect) if sharepoint else [],
         "budget_per_5_minutes": sharepoint.budget_per_5_minutes if sharepoint else None,
+        "sign_in": sign_in_settings(spec),
         "sources": sources,
         "connectors": connectors,
         "metaverse": metaverse,
         "unsupported": unsupported,
     }
     return CompiledRules("\n".join(lines).rstrip() + "\n", manifest, package_name(spec))
+
+
+def sign_in_settings(spec: ConnectorSpec) -> dict[str, str]:
+    """The spec's sign-in settings, as the defaults of `plan`, `apply` and `import` (a
+    connection file and the AZURE_* variables override them; connection.py). The names are
+    the connection file's. Only references go in: paths and `${env:NAME}`/`${file:PATH}` as
+    written, never a secret value (the connectivity password is a reference by schema)."""
+    auth = spec.sharepoint.auth if spec.sharepoint else None
+    if auth is None:
+        return {}
+    settings = {
+        "auth_method": auth.method.value,
+        "client_id": auth.client_id,
+        "certificate": auth.certificate_path,
+        "federated_token_file": auth.federated_token_file,
+        "username": spec.connectivity.user,
+        "password": spec.connectivity.password,
+    }
+    return {key: value for key, value in settings.items() if value}
 
 
 def package_files(spec: ConnectorSpec) -> dict[str, str]:

@@ -2,6 +2,13 @@
 connection line (`--connection FILE`), a file of the same shape for a real tenant, the
 spec's `sharepoint` section, or the usual environment variables.
 
+Sign-in settings come in three layers, each overriding the one before (:func:`layered`):
+
+1. the spec's `sharepoint.auth` (and the connectivity User and Password reference), as the
+   rule book carries it, so `maforge plan SPEC` and a built package read the same defaults;
+2. the connection file (`--connection FILE`);
+3. the `AZURE_*` environment variables, so a CI job can change one setting without a file.
+
 Secrets stay references: a `password` or `client_secret` in a connection file may be
 `${env:NAME}` or `${file:PATH}`; only the emulator's own line carries its test password.
 """
@@ -11,10 +18,24 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 _REFERENCE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
+
+# The sign-in settings a spec may give as defaults (Connection field names).
+SIGN_IN_FIELDS = ("auth_method", "client_id", "certificate", "federated_token_file", "username", "password")
+# Fields that hold a path to a file (or a reference that yields one), resolved against a base.
+PATH_FIELDS = ("ca_bundle", "certificate", "federated_token_file")
+# Environment variable → the field it overrides (AZURE_PASSWORD is taken by reference).
+ENVIRONMENT = {
+    "AZURE_TENANT_ID": "tenant_id",
+    "AZURE_CLIENT_ID": "client_id",
+    "AZURE_CLIENT_CERTIFICATE_PATH": "certificate",
+    "AZURE_FEDERATED_TOKEN_FILE": "federated_token_file",
+    "AZURE_USERNAME": "username",
+}
 
 
 class ConnectionError_(Exception):
@@ -117,23 +138,61 @@ class Connection:
             values["calls_per_5_minutes"] = int(values["calls_per_5_minutes"])
         # Paths in a connection file are relative to the file, not to wherever a command runs.
         base = path.parent.resolve()
-        for key in ("ca_bundle", "certificate", "federated_token_file"):
+        for key in PATH_FIELDS:
             value = values.get(key)
             if isinstance(value, str) and value and not value.startswith("${") and not Path(value).is_absolute():
                 values[key] = str(base / value)
         return cls(**values, base_dir=base)
 
-    def with_environment(self, environ: dict[str, str] | None = None) -> Connection:
-        """Fill what is missing from the usual Azure variables (AZURE_TENANT_ID,
-        AZURE_CLIENT_ID, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE,
-        AZURE_USERNAME, AZURE_PASSWORD)."""
+    def with_defaults(self, defaults: Mapping[str, str]) -> Connection:
+        """Fill the sign-in settings this connection leaves out from ``defaults`` (the spec's,
+        see :func:`spec_sign_in`); what the connection file says wins."""
+        unknown = sorted(set(defaults) - set(SIGN_IN_FIELDS))
+        if unknown:
+            raise ConnectionError_(f"not sign-in settings: {', '.join(unknown)}")
+        return replace(self, **{key: value for key, value in defaults.items() if value and not getattr(self, key)})
+
+    def with_environment(self, environ: Mapping[str, str] | None = None) -> Connection:
+        """Override settings from the usual Azure variables (AZURE_TENANT_ID, AZURE_CLIENT_ID,
+        AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, AZURE_USERNAME,
+        AZURE_PASSWORD): the last layer, so a CI job changes one setting without a new file.
+        AZURE_PASSWORD is kept as the reference `${env:AZURE_PASSWORD}`, never as its value."""
         env = os.environ if environ is None else environ
-        return replace(
-            self,
-            tenant_id=self.tenant_id or env.get("AZURE_TENANT_ID", ""),
-            client_id=self.client_id or env.get("AZURE_CLIENT_ID"),
-            certificate=self.certificate or env.get("AZURE_CLIENT_CERTIFICATE_PATH"),
-            federated_token_file=self.federated_token_file or env.get("AZURE_FEDERATED_TOKEN_FILE"),
-            username=self.username or env.get("AZURE_USERNAME"),
-            password=self.password or ("${env:AZURE_PASSWORD}" if "AZURE_PASSWORD" in env else None),
-        )
+        changes: dict[str, str] = {field: env[name] for name, field in ENVIRONMENT.items() if env.get(name)}
+        if env.get("AZURE_PASSWORD"):
+            changes["password"] = "${env:AZURE_PASSWORD}"
+        return replace(self, **changes)
+
+
+def anchored(value: str, base: Path | None) -> str:
+    """``value`` (a path, or a `${env:}`/`${file:}` reference) with a relative path, or the
+    relative path of a `${file:}` reference, made absolute against ``base``: a spec's paths
+    are relative to the spec, wherever the command runs. `${env:NAME}` is left as it is."""
+    if base is None:
+        return value
+    match = _REFERENCE.match(value)
+    if match is None:
+        return value if Path(value).is_absolute() else str(base / value)
+    kind, target = match.groups()
+    if kind == "file" and not Path(target).is_absolute():
+        return f"${{file:{base / target}}}"
+    return value
+
+
+def spec_sign_in(settings: Mapping[str, str], base: Path | None) -> dict[str, str]:
+    """The spec's sign-in settings (the rule book's `sign_in` entry, Connection field names)
+    as defaults for a connection: path settings and `${file:}` references resolved against
+    ``base``, the spec's folder (None: the current folder, as for a built package)."""
+    defaults = {key: value for key, value in settings.items() if key in SIGN_IN_FIELDS and isinstance(value, str) and value}
+    if "password" in defaults and not _REFERENCE.match(defaults["password"]):
+        del defaults["password"]  # a spec names its password by reference only; never carry a value
+    for key in ("certificate", "federated_token_file", "password"):
+        if key in defaults:
+            defaults[key] = anchored(defaults[key], base)
+    return defaults
+
+
+def layered(connection_file: Path, defaults: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None) -> Connection:
+    """The connection a command signs in with: the spec's ``defaults`` (:func:`spec_sign_in`),
+    overridden by the connection file, overridden by the AZURE_* environment variables."""
+    return Connection.from_file(connection_file).with_defaults(defaults or {}).with_environment(environ)

@@ -50,6 +50,8 @@ from .signin import rights_hint
 
 CHUNK = 100  # profiles per round: one $batch of reads, then their writes
 BULK_THRESHOLD = 1000  # eligible writes from which "auto" prefers one bulk job to PeopleManager calls
+SHOWN_TROUBLE = 20  # properties not written, listed on the console; the results file has them all
+TROUBLE = ("stale", "failed", "missing", "not-attempted")
 STOP_AFTER_DENIALS = 3  # identical refusals for want of rights, in a row, before apply stops writing
 
 
@@ -75,6 +77,21 @@ class ApplyResult:
     def summary(self) -> str:
         text = f"Apply: {self.applied} applied, {self.already} already applied, {self.stale} stale, {self.failed} failed, {self.missing} on missing profiles"
         return text + (f", {self.not_attempted} not attempted" if self.not_attempted else "")
+
+    def trouble_lines(self, results: Path | None, shown: int = SHOWN_TROUBLE) -> list[str]:
+        """The properties that were not written, one line each (profile, property, what
+        happened and why), the first ``shown`` of them, then how many more the results file
+        lists. A count alone ("3 stale, 2 failed") left the admin to dig in JSON for whom."""
+        found = [
+            f"  {outcome['status']}: {entry['account']}: {outcome['property']}" + (f": {outcome['error']}" if outcome.get("error") else f" (SharePoint holds {json.dumps(outcome['now'], ensure_ascii=False)})" if "now" in outcome else "")
+            for entry in self.profiles
+            for outcome in entry["properties"]
+            if outcome["status"] in TROUBLE
+        ]
+        lines = found[:shown]
+        if len(found) > shown:
+            lines.append(f"  and {len(found) - shown} more" + (f" in {results}" if results is not None else ""))
+        return lines
 
 
 def check_guards(plan: Plan, *, tenant: str, max_changes: int | None, protected: Iterable[str] = (), spec_hash: str | None = None) -> None:

@@ -8,7 +8,7 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
-from maforge.connectors.spo.connection import Connection
+from maforge.connectors.spo.connection import Connection, layered
 from maforge.connectors.spo.people import PeopleClient, claims
 from maforge.connectors.spo.session import RetryPolicy, SpoSession
 
@@ -31,7 +31,7 @@ READ_CHUNK = 100
 
 def open_session(
     book: RuleBook | None,
-    connection_file: Path,
+    connection_file: Path | Connection,
     concurrency: int = 8,
     *,
     state_dir: Path | None = None,
@@ -40,14 +40,22 @@ def open_session(
     """A session to the tenant the connection file names, signed in as it says. The spec's
     company (when there is a spec) goes into the User-Agent and its budget to the pacer; the
     budget learnt for the tenant is kept in ``state_dir``; throttling waits show on the
-    progress line and stop the run past ``max_wait`` seconds in total (None: no cap)."""
-    connection = Connection.from_file(connection_file).with_environment()
+    progress line and stop the run past ``max_wait`` seconds in total (None: no cap).
+
+    A Connection given as such is the emulator `--emulator` starts inside the command
+    (emulator/embedded.py). It is complete: the AZURE_* variables, meant for a real tenant,
+    are not mixed into it. And no budget is learnt for it: its throttling windows start
+    afresh with every command, on another port each time, so what one run learnt would
+    not hold for the next and would only leave a file behind per run."""
+    embedded = isinstance(connection_file, Connection)
+    # A file: the spec's sign-in settings, overridden by the file, then by AZURE_* (connection.py).
+    connection = connection_file if embedded else layered(connection_file, book.sign_in_defaults if book else None)
     return SpoSession(
         connection,
         company=book.manifest.get("company") if book else None,
         concurrency=concurrency,
         budget=book.budget_per_5_minutes if book else None,
-        state_dir=state_dir,
+        state_dir=None if embedded else state_dir,
         retry=RetryPolicy(max_wait=max_wait),
         report=notify,
     )
@@ -143,13 +151,15 @@ def run_apply(
     spec_hash: str | None = None,
     derive: tuple[RuleBook, Path] | None = None,
     targets: list[str] | None = None,
+    loaded: Plan | None = None,
 ) -> ApplyResult:
     """Apply the plan saved at ``plan_path``: its journal and results sit beside it by default;
     an import snapshot in ``state_dir`` is updated with what was written. ``derive`` (the
     spec's rule book and its sources folder, from `--spec`): refuse the plan when a value it
     writes is not what the spec and its sources give (planner.plan_disagreements). ``targets``
-    (`--target`): apply only those users' (and properties') changes of the plan."""
-    plan = load_plan(plan_path)
+    (`--target`): apply only those users' (and properties') changes of the plan. ``loaded``:
+    the plan, when the caller read it already (to refuse a damaged one before signing in)."""
+    plan = loaded if loaded is not None else load_plan(plan_path)
     links = _links_for(plan, plan_path, state_dir)
     plan = select_targets(plan, targets or [])  # after the stale check, which weighs the whole plan
     if derive is not None and not (spec_hash and plan.spec_hash != spec_hash):  # another spec: apply_plan's guard says so

@@ -3,6 +3,9 @@ SharePoint failure, a missing snapshot, a stale or foreign plan, an unreadable s
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from maforge.connectors.spo.auth import AuthError
 from maforge.connectors.spo.connection import ConnectionError_
 from maforge.connectors.spo.session import SpoError
@@ -44,8 +47,51 @@ NEXT_STEPS: tuple[tuple[type[Exception], str], ...] = (
 _HAS_NEXT_STEP = ("run ", "make ", "give ", "pass ", "fix ", "use ", "check ", "start ", "choose ", "confirm ", "raise ", "review ", "build ", "wait ", "add ", "remove ", "write ")
 
 
+_HOST_IN_MESSAGE = re.compile(r"host='([^']+)', port=(\d+)")
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def unreachable(error: Exception) -> str | None:
+    """For a connection that never got an answer (refused, no such host, timed out, TLS):
+    which address, why, and what to check; None for any other error. Without this, urllib3's
+    own text ("HTTPSConnectionPool(host=…): Max retries exceeded …") reached the user with
+    OSError's advice about paths and permissions."""
+    import requests
+
+    if not isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return None
+    text = str(error)
+    request = getattr(error, "request", None)
+    address = None
+    if request is not None and getattr(request, "url", None):
+        parts = urlsplit(request.url)
+        address = f"{parts.scheme}://{parts.netloc}"
+    found = _HOST_IN_MESSAGE.search(text)
+    if address is None and found:
+        address = f"https://{found.group(1)}:{found.group(2)}"
+    host = urlsplit(address).hostname if address else (found.group(1) if found else "")
+    if isinstance(error, requests.exceptions.SSLError):
+        why = "the TLS handshake failed: the certificate is not trusted, or it is not an HTTPS server"
+    elif isinstance(error, requests.exceptions.Timeout) or "timed out" in text:
+        why = "no answer in time"
+    elif "refused" in text.lower():
+        why = "connection refused"
+    elif re.search(r"NameResolution|getaddrinfo|Name or service not known|nodename nor servname", text):
+        why = "the name does not resolve"
+    else:
+        why = "no connection"
+    if host in _LOCAL_HOSTS:
+        hint = "is the emulator running (`maforge emulator`), and is admin_url in the connection file right?"
+    else:
+        hint = "check the network or proxy (HTTPS_PROXY), and that admin_url in the connection file names your tenant"
+    return f"cannot reach {address or 'the server'} ({why}); {hint}"
+
+
 def describe_failure(error: Exception) -> str:
     """The error's message, ending with the next step to take (unless it names one already)."""
+    never_answered = unreachable(error)
+    if never_answered is not None:
+        return never_answered
     message = str(error).rstrip(". ")
     if isinstance(error, OSError) and error.filename and error.strerror:
         message = f"{error.filename}: {error.strerror}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -364,7 +365,10 @@ def load_plan(path: Path) -> Plan:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise PlanError(f"{path}:{error.lineno}:{error.colno}: not JSON: {error.msg}") from None
+        # json's own words ("Unterminated string starting at") read as half a sentence.
+        what = re.sub(r"\s+(starting )?at$", "", error.msg).lower()
+        broken = "the plan breaks off here: it was cut short" if error.pos >= len(text.rstrip()) - 1 or "unterminated" in what else "the plan is damaged here"
+        raise PlanError(f"{path}:{error.lineno}:{error.colno}: {broken} (JSON: {what}); make a new one with `maforge plan --out`") from None
     except RecursionError:
         raise PlanError(f"{path}: not a plan: JSON nested too deeply; make a new one with `maforge plan --out`") from None
     if isinstance(data, dict) and data.get("format_version") == FORMAT_VERSION:

@@ -62,14 +62,32 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             lines.append(f"  ! {problem['kind']}: {problem['subject']}: {problem['detail']}")
         lines.append("")
     if plan.warnings:
-        lines.append(f"Warnings ({len(plan.warnings)}):")
-        for warning in plan.warnings:
-            lines.append(f"  * {warning['kind']}: {warning['subject']}: {warning['detail']}")
+        lines += _warning_lines(plan)
         lines.append("")
     if not plan.profiles:
         lines.append("No changes: SharePoint matches the sources.")
     lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
+
+
+def _warning_lines(plan: Plan) -> list[str]:
+    """Warnings, each kind once. The same property warnings came back on every plan, changes or
+    none (14 lines for the sample), and hid the one that matters: a kind with several
+    subjects is one line naming them, and a warning is in full only where this plan changes
+    its property. `--format json` always has every warning in full."""
+    changed = {change.property.casefold() for profile in plan.profiles for change in profile.changes}
+    kinds: dict[str, list[dict[str, str]]] = {}
+    for warning in plan.warnings:
+        kinds.setdefault(warning["kind"], []).append(warning)
+    lines = [f"Warnings ({len(plan.warnings)}; in full with --format json):"]
+    for kind, warnings in kinds.items():
+        if len(warnings) == 1:
+            [warning] = warnings
+            lines.append(f"  * {kind}: {warning['subject']}: {warning['detail']}")
+            continue
+        lines.append(f"  * {kind}: {', '.join(w['subject'] for w in warnings)}")
+        lines += [f"      {w['subject']} (changed by this plan): {w['detail']}" for w in warnings if w["subject"].casefold() in changed]
+    return lines
 
 
 SHOWN_JOINS = 20  # new joins listed one by one; the plan's JSON lists them all

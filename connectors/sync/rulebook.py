@@ -4,11 +4,14 @@ or straight from a spec (compiled in memory). Both are the same rules.py and man
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from maforge.connectors.spo.connection import spec_sign_in
 
 from .connectorfilter import Filter, compile_filter
 
@@ -74,6 +77,9 @@ class RuleBook:
     manifest: dict[str, Any]
     sources: tuple[SourceRules, ...]
     connectors: tuple[ConnectorRules, ...]
+    # The folder the spec's relative paths start from; None for a built package (then the
+    # current folder, as for its sources).
+    base_dir: Path | None = None
 
     @property
     def name(self) -> str:
@@ -98,6 +104,13 @@ class RuleBook:
     @property
     def tenant(self) -> str | None:
         return self.manifest.get("tenant")
+
+    @property
+    def sign_in_defaults(self) -> dict[str, str]:
+        """The spec's sign-in settings (`sharepoint.auth`, the connectivity User and Password
+        reference) as a connection's defaults, relative paths resolved against the spec's
+        folder. A package built before they were recorded has none."""
+        return spec_sign_in(self.manifest.get("sign_in") or {}, self.base_dir)
 
     def connector(self, cs_object_type: str = "user") -> ConnectorRules:
         for connector in self.connectors:
@@ -161,4 +174,6 @@ class RuleBook:
         from maforge.compiler.python.emit import compile_rules, spec_hash
 
         compiled = compile_rules(spec, spec_hash(spec))
-        return cls.from_parts(compiled.manifest, compiled.module_source)
+        book = cls.from_parts(compiled.manifest, compiled.module_source)
+        path = getattr(spec, "path", None)
+        return dataclasses.replace(book, base_dir=Path(path).resolve().parent) if path else book

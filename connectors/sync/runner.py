@@ -127,6 +127,8 @@ def main(package_dir: Path, argv: list[str] | None = None) -> None:
         with open_session(book, args.connection, state_dir=args.state, max_wait=args.max_wait) as session:
             result = run_apply(args.plan, session, max_changes=args.max_changes, journal=args.journal, results=args.results, replan_stale=args.refresh, bulk=args.bulk, check_prior=args.check_prior, state_dir=args.state, spec_hash=book.spec_hash or None)
         print(result.summary())
+        for line in result.trouble_lines(args.results or args.plan.with_name(args.plan.name + ".results.json")):
+            print(line)
         if result.stopped:
             print(f"{prog}: {result.stopped}", file=sys.stderr)
         raise SystemExit(0 if result.ok else 1)
