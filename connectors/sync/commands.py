@@ -18,7 +18,7 @@ from .gcpause import collector_paused
 from .links import LinkState, links_digest, read_links, write_links
 from .metaverse import UNRANKED, Metaverse, build_metaverse
 from .plan import Plan, PlanError, load_plan, select_targets
-from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, own_import, plan_disagreements, preview_join, preview_user
+from .planner import Preview, accounts_to_read, find_object, make_plan, now_utc, own_import, plan_clock, plan_disagreements, preview_join, preview_user
 from .progress import Progress, notify
 from .rulebook import ConnectorRules, RuleBook
 from .signin import delegated_write_warning
@@ -164,7 +164,7 @@ def run_apply(
     plan = select_targets(plan, targets or [])  # after the stale check, which weighs the whole plan
     if derive is not None and not (spec_hash and plan.spec_hash != spec_hash):  # another spec: apply_plan's guard says so
         book, sources_dir = derive
-        metaverse = build_metaverse(book, sources_dir, now_utc(), session)
+        metaverse = build_metaverse(book, sources_dir, plan_clock(plan), session)  # sources' Now() as the plan saw it
         wrong = plan_disagreements(book, metaverse, plan, links if links is not None else (read_links(state_dir, plan.connector, plan.tenant) if state_dir is not None else None))
         if wrong:
             listed = "\n  ".join(wrong)

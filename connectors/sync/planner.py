@@ -345,6 +345,15 @@ def make_plan(
     return plan
 
 
+def plan_clock(plan: Plan) -> dt.datetime:
+    """The moment a plan was made (its created_at): the clock Now() read then, so flows
+    computed again for it give what they gave (the current time when the plan has none)."""
+    try:
+        return dt.datetime.fromisoformat(plan.created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return now_utc()
+
+
 def plan_disagreements(book: RuleBook, metaverse: Metaverse, plan: Plan, links: LinkState | None, limit: int = 20) -> list[str]:
     """Where a saved plan says something the spec and its sources do not give: each profile
     and property whose planned value is not what the flows compute now, at most ``limit``.
@@ -355,7 +364,7 @@ def plan_disagreements(book: RuleBook, metaverse: Metaverse, plan: Plan, links: 
     then), with joins from the same join state and the profile's prior values from the plan
     (the only profile values a plan holds)."""
     connector = book.connector()
-    now = dt.datetime.fromisoformat(plan.created_at.replace("Z", "+00:00")) if plan.created_at[:4].isdigit() else now_utc()
+    now = plan_clock(plan)
     anchor = connector.anchor[0] if connector.anchor else "AccountName"
     profiles: dict[str, dict[str, Any]] = {}
     for profile in plan.profiles:
