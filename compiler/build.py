@@ -24,7 +24,9 @@ from .mim.capabilities import capability_numbers
 from .identity import ma_id
 from .mim.maexport import ScriptedRule, emit_ma_export
 from .mim.mimxml import write_export_ma
-from .model import AuthMethod, ConnectorSpec, ConnectorType
+from . import psma
+from .mim import psmapages
+from .model import AuthMethod, ConnectorSpec, ConnectorTarget, ConnectorType
 from .python.emit import package_files
 from .powershell.scriptset import script_set
 
@@ -69,16 +71,36 @@ def password_only_if(spec: ConnectorSpec) -> str | None:
     Connector Account, runs them as that account. maforge's SharePoint scripts read the
     password only in `AuthMode` Password (common.psm1); a user's own scripts may read it on
     every run. The README states this once, so its steps cannot disagree about it."""
-    if spec.type is not ConnectorType.SPO_USER_PROFILES or spec.connectivity.impersonate:
+    psma_target = spec.connector is ConnectorTarget.PSMA
+    if spec.type is not ConnectorType.SPO_USER_PROFILES or (spec.connectivity.impersonate and not psma_target):
         return None
     auth = spec.sharepoint.auth if spec.sharepoint else None
     if auth is not None and auth.method is AuthMethod.PASSWORD:
         return None
+    if psma_target:  # PSMA impersonates with its own account (psma.impersonate)
+        return "`AuthMode` is switched to `Password`"
     return "`AuthMode` is switched to `Password` or Impersonate Connector Account is turned on"
+
+
+@dataclass(frozen=True, slots=True)
+class PsmaScript:
+    """A script file PSMA runs: where the build wrote it and which MA parameter points at it."""
+
+    parameter: str
+    file: str | None  # under scripts/; None when the spec names only its server path
+    server_path: str
+
+
+def psma_scripts(spec: ConnectorSpec, written: dict[str, str]) -> list[PsmaScript]:
+    """Each PSMA script parameter with the file the admin copies (slot → file name in ``written``)."""
+    paths = psmapages.script_paths(spec, frozenset(written))
+    return [PsmaScript(psma.SCRIPT_PARAMETERS[slot], written.get(slot), path) for slot, path in paths.items()]
 
 
 def secrets_to_set(spec: ConnectorSpec) -> list[SecretToSet]:
     """Values the export leaves empty that the admin must set after importing it."""
+    if spec.connector is ConnectorTarget.PSMA:
+        return [SecretToSet(name, "Connectivity", reference, password_only_if(spec) if name == psma.PASSWORD else None) for name, reference in psmapages.secrets_to_type(spec)]
     secrets = []
     if spec.connectivity.password is not None or spec.connectivity.user:
         secrets.append(SecretToSet("Password", "Connectivity", spec.connectivity.password, password_only_if(spec)))
@@ -91,13 +113,20 @@ def secrets_to_set(spec: ConnectorSpec) -> list[SecretToSet]:
 def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
     """Every file of the build, in memory."""
     scripts = script_set(spec)
-    export = emit_ma_export(spec, scripts.texts)
+    texts = dict(scripts.texts)
+    script_files = scripts.files()
+    if spec.connector is ConnectorTarget.PSMA and "password" not in texts and "password" not in (spec.psma.paths if spec.psma else {}):
+        # PSMA refuses an MA whose Password Management Script does not resolve: ship a placeholder.
+        placeholder = environment().get_template("build/psma-password.ps1.j2").render(spec=spec, version=__version__)
+        texts["password"] = placeholder
+        script_files[psma.SCRIPT_FILES["password"]] = placeholder
+    export = emit_ma_export(spec, texts)
     xml_text = write_export_ma(export.tree)
     # Read it back the way MIM will: a serialisation bug must fail the build, not the import.
     etree.fromstring(xml_text.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
     xml_name = export_file_name(spec)
     files = {xml_name: xml_text}
-    for name, text in scripts.files().items():
+    for name, text in script_files.items():
         files[f"scripts/{name}"] = text
     extension = extension_files(spec, source)
     by_hand = written_by_hand(spec) if extension else []
@@ -113,6 +142,10 @@ def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
         extra_notes=_connector_notes(spec, secrets_to_set(spec)),
         extension_folder=EXTENSION_FOLDER if extension else None,
         extension_by_hand=by_hand,
+        psma_scripts=psma_scripts(spec, {slot: psma.SCRIPT_FILES[slot] for slot in texts if slot in psma.SCRIPT_PARAMETERS})
+        if spec.connector is ConnectorTarget.PSMA
+        else [],
+        module_file=scripts.common_module if "commonModule" in texts else None,
     )
     files["README.md"] = notes
     files.update(extension)

@@ -47,6 +47,13 @@ class ConnectorType(str, enum.Enum):
     OTHER = "other"
 
 
+class ConnectorTarget(str, enum.Enum):
+    """Which PowerShell connector the MA is built for (the spec's `connector`)."""
+
+    MICROSOFT = "microsoft"  # "PowerShell (Microsoft)", ECMA2 (psconnector.py)
+    PSMA = "psma"  # Søren Granfeldt's PowerShell Management Agent (psma.py)
+
+
 class AttributeType(str, enum.Enum):
     STRING = "string"
     INTEGER = "integer"
@@ -178,6 +185,38 @@ class MimSettings:
     rules_extension: RulesExtension | None
     timestamp: str | None
     preserve: tuple[PreservedXml, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PsmaImpersonation:
+    domain: str | None
+    user: str | None
+    password: str | None  # a secret reference, never the secret
+
+
+@dataclass(frozen=True, slots=True)
+class PsmaSettings:
+    """What only Granfeldt's PSMA has (the spec's `psma`): where its script files live on the
+    sync server and its own switches. Path and folder values are Windows paths on the server."""
+
+    script_folder: str  # defaulted by the builder: psma.DEFAULT_FOLDER_ROOT\<slug of the name>
+    paths: Mapping[str, str]  # slot → full server path, overriding script_folder\<file>
+    powershell: str  # "5.1" or "7"
+    pwsh_path: str | None
+    paged_import: bool
+    export_simple_objects: bool
+    password_management: bool
+    auxiliary_user: str | None
+    auxiliary_password: str | None  # a secret reference
+    impersonation: PsmaImpersonation | None
+    loc: Loc
+
+    def script_path(self, slot: str, file_name: str) -> str:
+        """The server path PSMA's parameter for ``slot`` holds."""
+        explicit = self.paths.get(slot)
+        if explicit:
+            return explicit
+        return self.script_folder.rstrip("\\") + "\\" + file_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -615,6 +654,8 @@ class ConnectorSpec:
     environments: tuple[str, ...]
     path: Path
     loc: Loc = field(default=NOWHERE)
+    connector: ConnectorTarget = ConnectorTarget.MICROSOFT
+    psma: PsmaSettings | None = None  # set exactly when connector is PSMA
 
     def object_type(self, name: str) -> CsObjectType | None:
         for object_type in self.object_types:

@@ -23,6 +23,7 @@ from .model import (
     CAPABILITY_FIELDS,
     Connectivity,
     ConnectorSpec,
+    ConnectorTarget,
     ConnectorType,
     CsAttribute,
     CsObjectType,
@@ -45,6 +46,8 @@ from .model import (
     Partition,
     Precedence,
     PreservedXml,
+    PsmaImpersonation,
+    PsmaSettings,
     ProjectionRule,
     RulesExtension,
     RunProfile,
@@ -63,7 +66,7 @@ from .model import (
 )
 from maforge import __version__
 
-from . import psconnector
+from . import psconnector, psma
 from .schema_check import schema_default
 
 DEFAULT_PARTITION = "default"
@@ -142,13 +145,18 @@ class _Builder:
 
     # ------------------------------------------------------------------ sections
 
-    def mim(self, data: dict[str, Any]) -> MimSettings:
+    def mim(self, data: dict[str, Any], connector: ConnectorTarget, psma_data: dict[str, Any] | None) -> MimSettings:
         ext = data.get("rulesExtension")
+        if connector is ConnectorTarget.PSMA:
+            # The version written is the DLL's of the connector the MA runs on.
+            version = (psma_data or {}).get("version", schema_default("psma", "version"))
+        else:
+            version = data.get("connectorVersion", schema_default("mim", "connectorVersion"))
         return MimSettings(
             id=data.get("id"),
             ids=frozen(data.get("ids", {})),
             server=data.get("server"),
-            connector_version=data.get("connectorVersion", schema_default("mim", "connectorVersion")),
+            connector_version=version,
             application_protection=data.get("applicationProtection", schema_default("mim", "applicationProtection")),
             rules_extension=RulesExtension(ext["assembly"], ext.get("applicationProtection", "low")) if ext else None,  # schema default
             timestamp=data.get("timestamp"),
@@ -209,8 +217,13 @@ class _Builder:
             loc=self.loc("/connectivity"),
         )
 
-    def capabilities(self, data: dict[str, Any]) -> Capabilities:
-        values = {f: data.get(f, schema_default("capabilities", f)) for f in CAPABILITY_FIELDS}
+    def capabilities(self, data: dict[str, Any], connector: ConnectorTarget) -> Capabilities:
+        if connector is ConnectorTarget.PSMA:
+            # PSMA's DLL declares its capabilities; the spec cannot change them (MF281 warns
+            # where the spec's own differ).
+            values = dict(psma.CAPABILITIES)
+        else:
+            values = {f: data.get(f, schema_default("capabilities", f)) for f in CAPABILITY_FIELDS}
         return Capabilities(
             distinguished_name_style=values["distinguishedNameStyle"],
             export_type=values["exportType"],
@@ -248,7 +261,7 @@ class _Builder:
             )
         return tuple(result)
 
-    def spo_parameters(self, declared: tuple[Parameter, ...], sharepoint: SharePoint) -> tuple[Parameter, ...]:
+    def spo_parameters(self, declared: tuple[Parameter, ...], sharepoint: SharePoint, connector: ConnectorTarget, name: str) -> tuple[Parameter, ...]:
         """The parameters maforge's SPO scripts read, declared for them, then the spec's own."""
         auth = sharepoint.auth
         loc = self.loc("/sharepoint")
@@ -272,10 +285,41 @@ class _Builder:
             # The stated share of the tenant's PeopleManager budget; 0 = no pacing.
             "CallsPer5Minutes": str(sharepoint.budget_per_5_minutes or 0),
         }
-        for name, (default, text) in psconnector.SPO_TUNABLE_PARAMETERS.items():
-            if name not in own:
-                generated.append(Parameter(name, text, False, derived.get(name, default), loc, generated=True))
+        for tunable, (default, text) in psconnector.SPO_TUNABLE_PARAMETERS.items():
+            if tunable not in own:
+                generated.append(Parameter(tunable, text, False, derived.get(tunable, default), loc, generated=True))
+        if connector is ConnectorTarget.PSMA and "DataFolder" not in own:
+            generated.append(
+                Parameter(
+                    "DataFolder",
+                    "Folder for the scripts' log and import snapshots (PSMA 6.0.1050 runs scripts outside the Synchronization Service, where the MA's own folder is not known).",
+                    False,
+                    f"{psma.DEFAULT_DATA_ROOT}\\{name}",
+                    loc,
+                    generated=True,
+                )
+            )
         return tuple(generated) + declared
+
+    def psma(self, data: dict[str, Any] | None, connector: ConnectorTarget, name: str) -> PsmaSettings | None:
+        if connector is not ConnectorTarget.PSMA:
+            return None
+        data = data or {}
+        impersonate = data.get("impersonate")
+        auxiliary = data.get("auxiliary") or {}
+        return PsmaSettings(
+            script_folder=data.get("scriptFolder") or f"{psma.DEFAULT_FOLDER_ROOT}\\{_slug(name).lower()}",
+            paths=frozen(data.get("paths", {})),
+            powershell=data.get("powershell", schema_default("psma", "powershell")),
+            pwsh_path=data.get("pwshPath"),
+            paged_import=data.get("pagedImport", schema_default("psma", "pagedImport")),
+            export_simple_objects=data.get("exportSimpleObjects", schema_default("psma", "exportSimpleObjects")),
+            password_management=data.get("passwordManagement", schema_default("psma", "passwordManagement")),
+            auxiliary_user=auxiliary.get("user"),
+            auxiliary_password=auxiliary.get("password"),
+            impersonation=PsmaImpersonation(impersonate.get("domain"), impersonate["user"], impersonate.get("password")) if impersonate else None,
+            loc=self.loc("/psma"),
+        )
 
     def scripts(self, data: dict[str, Any] | None) -> tuple[ScriptRef, ...]:
         if not data:
@@ -505,15 +549,16 @@ class _Builder:
         partitions = self.partitions(data.get("partitions"), object_types)
         deprovisioning = data.get("deprovisioning", {})
         parameters = self.parameters(data.get("parameters", {}))
+        connector = ConnectorTarget(data.get("connector", schema_default(None, "connector")))
         return ConnectorSpec(
             api_version=data["apiVersion"],
             name=data["name"],
             description=data.get("description"),
             type=ConnectorType(data["type"]),
-            mim=self.mim(data.get("mim", {})),
+            mim=self.mim(data.get("mim", {}), connector, data.get("psma")),
             connectivity=self.connectivity(data.get("connectivity", {}), sharepoint, scripts, data["name"]),
-            capabilities=self.capabilities(data.get("capabilities", {})),
-            parameters=self.spo_parameters(parameters, sharepoint) if sharepoint is not None else parameters,
+            capabilities=self.capabilities(data.get("capabilities", {}), connector),
+            parameters=self.spo_parameters(parameters, sharepoint, connector, data["name"]) if sharepoint is not None else parameters,
             scripts=scripts,
             sharepoint=sharepoint,
             object_types=object_types,
@@ -535,6 +580,8 @@ class _Builder:
             environments=tuple(data.get("environments", {})),
             path=self.doc.path,
             loc=self.loc(""),
+            connector=connector,
+            psma=self.psma(data.get("psma"), connector, data["name"]),
         )
 
 

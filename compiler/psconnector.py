@@ -209,18 +209,17 @@ BUILTIN_PARAMETER_NAMES: frozenset[str] = frozenset(
 # them itself (so a script never reads a name the MA does not declare), filling the values
 # from the spec's `sharepoint` section. A spec parameter of one of these names would shadow
 # them and is refused.
-SPO_RESERVED_PARAMETER_NAMES: frozenset[str] = frozenset(
-    {
-        "TenantName",
-        "TenantId",
-        "ClientId",
-        "CertificateThumbprint",
-        "AuthMode",
-        "UserAgent",
-        "DeltaStrategy",
-        "LogLevel",
-    }
+SPO_GENERATED_PARAMETERS: tuple[str, ...] = (
+    "TenantName",
+    "TenantId",
+    "ClientId",
+    "CertificateThumbprint",
+    "AuthMode",
+    "UserAgent",
+    "DeltaStrategy",
+    "LogLevel",
 )
+SPO_RESERVED_PARAMETER_NAMES: frozenset[str] = frozenset(SPO_GENERATED_PARAMETERS)
 
 # Tuning parameters the generated SPO scripts also read: a spec may declare them to set its
 # own value (for example `MaxRetryWaitSeconds` per run step); otherwise maforge declares them

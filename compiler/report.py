@@ -34,20 +34,22 @@ from lxml import etree
 
 from maforge import __version__
 
-from . import psconnector
+from . import psconnector, psma
+from .mim import psmapages
 from .mim.capabilities import EXPORT_TYPES, capability_numbers
 from .diagnostics import Diagnostic
 from .identity import ma_id
 from .model import (
     Access,
     ConnectorSpec,
+    ConnectorTarget,
     ConnectorType,
     MappingKind,
     StepType,
     ValueMapping,
 )
 from .rules import SECRET_LOOKING_NAME, SECRET_REFERENCE
-from .powershell.scriptset import SCRIPT_FILES, ScriptError, script_set
+from .powershell.scriptset import ScriptError, script_set
 
 SECRET_MASK = "•••• (set in MIM)"
 PLAN_CHANGES_SHOWN = 100  # the first N changes of a plan are listed one by one
@@ -86,6 +88,10 @@ TYPE_LABELS = {
     ConnectorType.SPO_USER_PROFILES: "SharePoint Online user profiles (PowerShell connector, scripts written by maforge)",
     ConnectorType.POWERSHELL: "PowerShell (Microsoft) connector, own scripts",
     ConnectorType.OTHER: "another connector (its configuration is carried verbatim)",
+}
+PSMA_TYPE_LABELS = {
+    ConnectorType.SPO_USER_PROFILES: "SharePoint Online user profiles (Granfeldt's PSMA, scripts written by maforge)",
+    ConnectorType.POWERSHELL: "Granfeldt's PowerShell Management Agent (PSMA), own scripts",
 }
 
 
@@ -381,12 +387,15 @@ def _identity(spec: ConnectorSpec, report: Report, tree: etree._Element | None) 
         found = ma.findtext(tag) if ma is not None else None
         return found if found is not None else default
 
+    target = psma if spec.connector is ConnectorTarget.PSMA else psconnector
+    labels = PSMA_TYPE_LABELS if spec.connector is ConnectorTarget.PSMA else TYPE_LABELS
     facts = [
         Fact("Name", spec.name),
-        Fact("Type", f"{spec.type.value}: {TYPE_LABELS[spec.type]}"),
+        Fact("Type", f"{spec.type.value}: {labels[spec.type]}"),
+        Fact("Target connector", f"{spec.connector.value}: {target.SUBTYPE}, by {target.COMPANY} ({target.ASSEMBLY})" if spec.type is not ConnectorType.OTHER else "another connector"),
         Fact("MA GUID", stored("id", ma_id(spec)), "code"),
-        Fact("Category", stored("category", psconnector.CATEGORY), "code"),
-        Fact("Connector", _connector_name(stored("subtype", psconnector.SUBTYPE), stored("ma-companyname", psconnector.COMPANY), stored("category", psconnector.CATEGORY))),
+        Fact("Category", stored("category", target.CATEGORY), "code"),
+        Fact("Connector", _connector_name(stored("subtype", target.SUBTYPE), stored("ma-companyname", target.COMPANY), stored("category", target.CATEGORY))),
     ]
     if spec.type is not ConnectorType.OTHER:
         facts.append(Fact("Connector build", spec.mim.connector_version, "code"))
@@ -481,7 +490,42 @@ def _schema(spec: ConnectorSpec) -> tuple[list[ObjectTypeView], list[ObjectTypeV
     return cs, mv
 
 
+def _psma_parameters(spec: ConnectorSpec) -> list[ParameterPage]:
+    """PSMA's own pages as the MA holds them: paths, credentials and configuration lines."""
+    written = {slot for slot in psma.SCRIPT_PARAMETERS if any(s.slot == slot for s in spec.scripts)}
+    if spec.type is ConnectorType.SPO_USER_PROFILES:
+        written |= {"schema", "import", "export"}
+    written.add("password")  # the build ships a placeholder when the spec has none
+    references = dict(psmapages.secrets_to_type(spec))
+    pages = []
+    for use, title in (("connectivity", "Connectivity (PSMA)"), ("global", "Global (PSMA)")):
+        rows = []
+        for value in psmapages.parameter_values(spec, frozenset(written)):
+            if value.use != use or value.name == psma.CONFIGURATION:
+                continue
+            if value.encrypted:
+                reference = references.get(value.name)
+                rows.append(
+                    _parameter(value.name, reference, secret=True)
+                    if reference
+                    else ParameterView(value.name, SECRET_MASK, "secret", f"typed into the {use} page after import")
+                )
+            else:
+                rows.append(_parameter(value.name, value.value))
+        pages.append(ParameterPage(title, tuple(rows)))
+    if spec.parameters:
+        rows = []
+        for p in spec.parameters:
+            note = "; ".join(n for n in (p.description or "", "declared by maforge for the scripts it writes" if p.generated else "") if n)
+            shown = _parameter(p.name, p.value)
+            rows.append(ParameterView(shown.name, shown.value, shown.kind, note))
+        pages.append(ParameterPage("Configuration parameters", tuple(rows), "One Name=value line each; scripts read $ConfigurationParameter['<Name>']."))
+    return pages
+
+
 def _parameters(spec: ConnectorSpec) -> list[ParameterPage]:
+    if spec.connector is ConnectorTarget.PSMA:
+        return _psma_parameters(spec)
     pages = []
     if spec.type is not ConnectorType.OTHER:
         conn = spec.connectivity
@@ -673,10 +717,13 @@ def _scripts(spec: ConnectorSpec, report: Report) -> None:
         scripts = script_set(spec)
     except ScriptError as error:
         raise ReportError(f"{error} — fix the script path in the spec, then run maforge report again") from None
-    titles = {"commonModule": "Common Module Script", **psconnector.SCRIPT_PARAMETERS}
+    if spec.connector is ConnectorTarget.PSMA:
+        titles = {"commonModule": "Common module (beside the scripts)", **psma.SCRIPT_PARAMETERS}
+    else:
+        titles = {"commonModule": "Common Module Script", **psconnector.SCRIPT_PARAMETERS}
     order = list(titles)
     files = scripts.files()
-    names = {slot: (scripts.common_module if slot == "commonModule" else SCRIPT_FILES[slot]) for slot in scripts.texts}
+    names = {slot: scripts.file_name(slot) for slot in scripts.texts}
     for slot in sorted(scripts.texts, key=lambda s: order.index(s) if s in order else len(order)):
         text = files[names[slot]]
         report.scripts.append(ScriptView(slot, titles.get(slot, slot), names[slot], text, text.count("\n") + (0 if text.endswith("\n") or not text else 1)))

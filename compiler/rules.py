@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from maforge.connectors.spo import catalogue
 from maforge.schemas import load_schema
 
-from . import psconnector
+from . import psconnector, psma
 from .diagnostics import Diagnostic, Position, Severity
 from .identity import element_keys
 from .loader import Document
@@ -25,6 +26,7 @@ from .suggest import did_you_mean
 from .model import (
     Access,
     ConnectorSpec,
+    ConnectorTarget,
     ConnectorType,
     CsAttribute,
     CsObjectType,
@@ -360,8 +362,8 @@ def one_rule_per_type(ctx: RuleContext) -> Iterator[Diagnostic]:
 
 @rule("MF220", "capability combinations MIM accepts")
 def capability_combinations(ctx: RuleContext) -> Iterator[Diagnostic]:
-    if ctx.spec.type is ConnectorType.OTHER:
-        return  # another connector's capabilities are declared by its code, not chosen here
+    if ctx.spec.type is ConnectorType.OTHER or ctx.spec.connector is ConnectorTarget.PSMA:
+        return  # another connector's capabilities (PSMA's too) are declared by its code, not chosen here
     caps = ctx.spec.capabilities
 
     def at(field_name: str) -> Loc:
@@ -550,7 +552,21 @@ def script_files(ctx: RuleContext) -> Iterator[Diagnostic]:
                 "MF250", f"the {script.slot} script never runs: capabilities.{needs[script.slot][0]} is false", script.loc
             )
     slots = {s.slot for s in ctx.spec.scripts}
-    if ctx.spec.type is ConnectorType.POWERSHELL:
+    if ctx.spec.type is ConnectorType.POWERSHELL and ctx.spec.psma is not None:
+        # PSMA's capabilities are fixed (import and export on): what the MA needs follows
+        # from what it does. A script may live only on the server (psma.paths).
+        slots |= set(ctx.spec.psma.paths)
+        # PSMA refuses to save an MA whose Import or Export Script path does not resolve
+        # (its ValidateConfigParameters); a missing Password Management Script gets
+        # maforge's placeholder (build.py).
+        for slot, needed in (("schema", True), ("import", True), ("export", True)):
+            if needed and slot not in slots:
+                yield ctx.error(
+                    "MF250",
+                    f"scripts.{slot} is missing: PSMA cannot work without it (give the file under scripts, or its path on the server under psma.paths)",
+                    ctx.field("/scripts") if ctx.spec.scripts else ctx.field("/psma"),
+                )
+    elif ctx.spec.type is ConnectorType.POWERSHELL:
         for slot, needed in (("schema", True), ("import", caps.import_), ("export", caps.export)):
             if needed and slot not in slots:
                 yield ctx.error("MF250", f"scripts.{slot} is missing: the connector cannot work without it", ctx.field("/scripts"))
@@ -595,6 +611,148 @@ def script_check(ctx: RuleContext) -> Iterator[Diagnostic]:
 
 
 # --------------------------------------------------------------------------- expressions and flows
+
+
+# --------------------------------------------------------------------------- PSMA
+
+
+_PSMA_PREFIX = re.compile(r"^(anchor-|importonly-|exportonly-)", re.IGNORECASE)
+
+
+@rule("MF280", "a spec for Granfeldt's PSMA uses only what PSMA has")
+def psma_fit(ctx: RuleContext) -> Iterator[Diagnostic]:
+    spec = ctx.spec
+    data = ctx.doc.data if isinstance(ctx.doc.data, dict) else {}
+    if spec.connector is not ConnectorTarget.PSMA:
+        if "psma" in data:
+            yield ctx.error("MF280", "psma settings apply only to connector: psma (this spec builds for the Microsoft connector)", ctx.field("/psma"))
+        return
+    settings = spec.psma
+    if spec.type is ConnectorType.OTHER:
+        yield ctx.error("MF280", "connector: psma needs type spo-user-profiles or powershell (type other carries another connector as it is)", ctx.field("/connector"))
+    for script in spec.scripts:
+        if script.slot not in psma.SLOTS:
+            yield ctx.error(
+                "MF280",
+                f"PSMA has no {script.slot} script: it runs only {', '.join(sorted(psma.SCRIPT_PARAMETERS))} scripts (and a common module beside them)",
+                script.loc,
+            )
+    for parameter in (p for p in spec.parameters if not p.generated):
+        if parameter.encrypted:
+            yield ctx.error(
+                "MF280",
+                f"parameter '{parameter.name}' is encrypted, but PSMA passes its configuration parameters as plain text: "
+                "use psma.auxiliary (Username/Password (auxiliary), handed to every script) for a secret",
+                parameter.loc,
+            )
+        if parameter.value is not None and re.search(r"[\r\n]", parameter.value):
+            yield ctx.error("MF280", f"parameter '{parameter.name}': a configuration line cannot hold a line break", parameter.loc)
+    for profile in spec.run_profiles:
+        for step in profile.steps:
+            if step.parameters:
+                yield ctx.error(
+                    "MF280",
+                    f"run profile '{profile.name}' sets parameters for a step, but PSMA has no run-step parameters (set them under parameters)",
+                    ctx.member(step.loc, "parameters"),
+                )
+    for partition in spec.partitions:
+        if partition.parameters:
+            yield ctx.error("MF280", f"partition '{partition.key}' sets parameters, but PSMA has no partition parameters", ctx.member(partition.loc, "parameters"))
+    if len(spec.partitions) > 1:
+        yield ctx.error("MF280", "PSMA has one partition ('default'); declare at most one", spec.partitions[1].loc)
+    for object_type in spec.object_types:
+        for attribute in object_type.attributes:
+            if _PSMA_PREFIX.match(attribute.name) or attribute.name.lower() == "objectclass":
+                yield ctx.error(
+                    "MF280",
+                    f"attribute '{attribute.name}' cannot be described to PSMA: its Schema script names attributes as "
+                    "'[Anchor-|ImportOnly-|ExportOnly-]<name>|<type>' and reserves objectClass",
+                    attribute.loc,
+                )
+        if len(object_type.anchor) > 1:
+            yield ctx.error("MF280", f"object type '{object_type.name}' has {len(object_type.anchor)} anchor attributes; PSMA takes one", object_type.loc)
+    conn = data.get("connectivity") if isinstance(data.get("connectivity"), dict) else {}
+    ignored = {
+        "server": "PSMA has no Server parameter (the SPO scripts read AdminUrl)",
+        "domain": "PSMA's credentials have no domain (psma.impersonate has one)",
+        "impersonate": "PSMA impersonates the account under psma.impersonate",
+        "loadUserProfile": "PSMA has no such setting",
+        "logonType": "PSMA has no such setting",
+        "signedScriptsOnly": "PSMA has no such setting",
+    }
+    for name, why in ignored.items():
+        if conn.get(name) not in (None, False, "None"):
+            yield ctx.warning("MF280", f"connectivity.{name} is not used by PSMA: {why}", ctx.field(f"/connectivity/{name}"))
+    major = psma.major(spec.mim.connector_version)
+    if major == "5":
+        for name, present in (
+            ("auxiliary", settings.auxiliary_user or settings.auxiliary_password),
+            ("powershell", settings.powershell != "5.1"),
+            ("pwshPath", settings.pwsh_path),
+        ):
+            if present:
+                yield ctx.error("MF280", f"psma.{name} needs PSMA 6 or later (psma.version is {spec.mim.connector_version})", ctx.field(f"/psma/{name}"))
+        if spec.parameters:
+            yield ctx.error("MF280", f"PSMA {spec.mim.connector_version} has no Configuration parameters box: parameters need PSMA 6 or later", ctx.field("/parameters"))
+        # PSMA 5.x's own label says script paths cannot hold blanks; 6.x exports use them
+        # ([PSMA25]). Unverified for 5.x: the harsher reading is the rule.
+        for slot, path in settings.paths.items():
+            if re.search(r"\s", path):
+                yield ctx.error("MF280", f"PSMA {spec.mim.connector_version} cannot run a script whose path holds blanks ('{path}')", ctx.field(f"/psma/paths/{slot}"))
+        if not settings.paths.keys() >= {s.slot for s in spec.scripts if s.slot != "commonModule"} and re.search(r"\s", settings.script_folder):
+            yield ctx.error(
+                "MF280",
+                f"PSMA {spec.mim.connector_version} cannot run scripts from a folder whose path holds blanks ('{settings.script_folder}'): set psma.scriptFolder",
+                ctx.field("/psma/scriptFolder"),
+            )
+    if settings.powershell == "7" and settings.impersonation is not None:
+        # PSMA 6.0.10xx builds before 6.0.1050 fell back to Windows PowerShell 5.1 when they
+        # impersonated ([PSMA25]'s labels); 6.0.1050 impersonates under PowerShell 7 too, on
+        # Windows Server 2019 or later (PSMA's "PS7 on Server 2012R2.md"). Both are possible.
+        yield ctx.warning(
+            "MF280",
+            "PowerShell 7 with impersonation: PSMA builds before 6.0.1050 run the scripts in Windows PowerShell 5.1 instead, "
+            "and 6.0.1050 needs Windows Server 2019 or later for it",
+            ctx.field("/psma/powershell"),
+        )
+    if not psma.modelled(spec.mim.connector_version):
+        yield ctx.warning(
+            "MF280",
+            f"PSMA {spec.mim.connector_version}'s parameter pages are not modelled (no real export of 5.6 was available): "
+            "the build writes 6.x's, which MIM refreshes from the installed DLL",
+            ctx.field("/psma/version"),
+        )
+    if major != "5":
+        multi = [a for t in spec.object_types for a in t.attributes if a.multi_valued and a.access is not Access.EXPORT_ONLY]
+        if multi:
+            # Assembly version 6.0.0.0 names every 6.x build, so this cannot be told apart.
+            yield ctx.warning(
+                "MF280",
+                f"PSMA 6.0.1050 fails imports of multi-valued attributes ({', '.join(a.name for a in multi[:3])}"
+                f"{', …' if len(multi) > 3 else ''}; PSMA issue #35): run 6.1.0518 or later, or 5.6",
+                multi[0].loc,
+            )
+    if settings.powershell != "7" and settings.pwsh_path and major != "5":
+        yield ctx.warning("MF280", "psma.pwshPath is used only with psma.powershell: \"7\"", ctx.field("/psma/pwshPath"))
+
+
+@rule("MF281", "capabilities a PSMA spec states are the ones PSMA's DLL declares")
+def psma_capabilities(ctx: RuleContext) -> Iterator[Diagnostic]:
+    if ctx.spec.connector is not ConnectorTarget.PSMA:
+        return
+    data = ctx.doc.data if isinstance(ctx.doc.data, dict) else {}
+    written = data.get("capabilities") if isinstance(data.get("capabilities"), dict) else {}
+    differ = [
+        f"{name}: {json.dumps(written[name])} (PSMA: {json.dumps(psma.CAPABILITIES[name])})"
+        for name in written
+        if name in psma.CAPABILITIES and written[name] != psma.CAPABILITIES[name]
+    ]
+    if differ:
+        yield ctx.warning(
+            "MF281",
+            "PSMA's DLL declares the capabilities and the MA gets PSMA's, not these: " + "; ".join(differ),
+            ctx.field("/capabilities"),
+        )
 
 
 @rule("MF241", "expression and scripted flows have a rules extension in MIM")

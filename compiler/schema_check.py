@@ -59,10 +59,13 @@ def connector_validator() -> jsonschema.protocols.Validator:
     return jsonschema.validators.validator_for(schema)(schema)
 
 
-def schema_default(def_name: str, prop: str) -> Any:
-    """The ``default`` the schema documents for ``$defs/<def_name>/properties/<prop>``:
-    the model takes its defaults from here so the reference docs cannot disagree."""
-    return load_schema("connector")["$defs"][def_name]["properties"][prop].get("default")
+def schema_default(def_name: str | None, prop: str) -> Any:
+    """The ``default`` the schema documents for ``$defs/<def_name>/properties/<prop>`` (or a
+    top-level property with ``def_name`` None): the model takes its defaults from here so
+    the reference docs cannot disagree."""
+    schema = load_schema("connector")
+    holder = schema if def_name is None else schema["$defs"][def_name]
+    return holder["properties"][prop].get("default")
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:

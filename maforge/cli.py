@@ -248,7 +248,7 @@ def diff(
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="text for people, json for CI.")] = OutputFormat.text,
     env: Annotated[Optional[str], typer.Option("--env", "-e", help="Environment overlay for specs.", metavar="NAME")] = None,
 ) -> None:
-    """Compare two MAs by meaning: schema, parameters, scripts, capabilities, rules, run profiles.
+    """Compare two MAs by meaning: connector, schema, parameters, scripts, capabilities, rules, run profiles.
 
     Examples:
 
@@ -257,14 +257,15 @@ def diff(
     $ maforge diff old.xml new.xml --format json
 
     Either side may be an MA export or a spec (built in memory). Layout, attribute order
-    and engine state such as export dates are ignored.
+    and engine state such as export dates are ignored. The first line says which connector
+    each side targets (PowerShell (Microsoft) or Granfeldt's PSMA, and its version).
 
     Exit status: 0 equal, 1 different, 2 error (like diff).
     """
     import json
 
     from maforge.compiler.mim.sources import SourceError, load_ma_tree
-    from maforge.compiler.mim.semdiff import semantic_diff
+    from maforge.compiler.mim.semdiff import connector_of, semantic_diff
 
     try:
         a = load_ma_tree(left, env)
@@ -273,9 +274,20 @@ def diff(
         typer.echo(f"maforge diff: {error}", err=True)
         raise typer.Exit(2) from None
     sections = semantic_diff(a, b, str(left), str(right))
+    connectors = {str(left): connector_of(a), str(right): connector_of(b)}
     if output is OutputFormat.json:
-        typer.echo(json.dumps({"equal": not sections, "sections": [{"section": s.section, "changes": s.lines} for s in sections]}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"equal": not sections, "connectors": connectors, "sections": [{"section": s.section, "changes": s.lines} for s in sections]},
+                indent=2,
+            )
+        )
     else:
+        if connectors[str(left)] == connectors[str(right)]:
+            typer.echo(f"both target {connectors[str(left)]}")
+        else:
+            for name, connector in connectors.items():
+                typer.echo(f"{name} targets {connector}")
         for section in sections:
             typer.echo(f"## {section.section}")
             for line in section.lines:

@@ -81,6 +81,7 @@ GUIDES = (
     "ci.md",
     "expressions.md",
     "troubleshooting.md",
+    "psma.md",
 )
 COMMAND_TIMEOUT = 300
 

@@ -141,10 +141,13 @@ def test_diff_reports_changes_by_section(cli, tmp_path):
     result = cli("diff", str(LYNC), str(imported.spec_path))
     assert result.exit_code == 1
     assert "## scripts" in result.output and "+Export-CSEntries -Verbose" in result.output
-    assert "## run profiles" in result.output
-    assert result.output.strip().endswith("differ in 2 sections: scripts, run profiles")
+    # A page size is a run step's setting: the connector's default differs between connectors.
+    assert "## run-step settings" in result.output
+    assert result.output.startswith("both target PowerShell (Microsoft) 1.0.419.911\n")
+    assert result.output.strip().endswith("differ in 2 sections: scripts, run-step settings")
     data = json.loads(cli("diff", "--format", "json", str(LYNC), str(imported.spec_path)).output)
-    assert data["equal"] is False and [s["section"] for s in data["sections"]] == ["scripts", "run profiles"]
+    assert data["equal"] is False and [s["section"] for s in data["sections"]] == ["scripts", "run-step settings"]
+    assert set(data["connectors"].values()) == {"PowerShell (Microsoft) 1.0.419.911"}
 
 
 def test_diff_ignores_layout_and_engine_state(cli, tmp_path):

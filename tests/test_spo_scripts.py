@@ -128,26 +128,33 @@ def test_every_generated_script_parses(key):
         assert powershell_syntax_errors(text) == [], f"{key}: {slot}"
 
 
+# PowerShell 6/7 operators and parameters (the connectors host Windows PowerShell 5.1).
+PS7_ONLY = [
+    r"\?\?",  # null-coalescing
+    r"\?\.",  # null-conditional member access
+    r"&&",
+    r"\|\|",
+    r"-AsHashtable",
+    r"-SkipHttpErrorCheck",
+    r"-StatusCodeVariable",
+    r"-ResponseHeadersVariable",
+    r"-MaximumRetryCount",
+    r"-Parallel",
+    r"\bclean\s*\{",
+]
+
+
+def ps7_only(text: str) -> list[str]:
+    """The PS7_ONLY patterns found in ``text`` outside comment lines."""
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return [pattern for pattern in PS7_ONLY if re.search(pattern, code)]
+
+
 @pytest.mark.parametrize("key", SPECS)
 def test_windows_powershell_5_1_syntax_only(key):
     """No PowerShell 6/7 operators or parameters (the connector hosts Windows PowerShell)."""
-    forbidden = [
-        r"\?\?",  # null-coalescing
-        r"\?\.",  # null-conditional member access
-        r"&&",
-        r"\|\|",
-        r"-AsHashtable",
-        r"-SkipHttpErrorCheck",
-        r"-StatusCodeVariable",
-        r"-ResponseHeadersVariable",
-        r"-MaximumRetryCount",
-        r"-Parallel",
-        r"\bclean\s*\{",
-    ]
     for slot, text in scripts_of(key).items():
-        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-        for pattern in forbidden:
-            assert not re.search(pattern, code), f"{slot}: {pattern}"
+        assert ps7_only(text) == [], slot
 
 
 # --------------------------------------------------------------------------- parameters
@@ -428,45 +435,70 @@ def _assignment(doc: Script, target: str, within=None) -> list[str]:
 def test_import_pages_through_the_cursor():
     doc = script("sample", "import")
     assert _assignment(doc, "$cursor") == ["ConvertFrom-MfCursor -Text ([string]$GetImportEntriesRunStep.CustomData)"]
-    assert _assignment(doc, "$results.MoreToImport") == ["($cursor.phase -ne 'done')"]
-    assert _assignment(doc, "$results.CustomData") == ["ConvertTo-MfCursor -Cursor $cursor"]
+    # The page itself is the common module's (Get-MfImportPage); the script hands it the
+    # cursor and the run profile's page size and returns what it says.
+    assert _assignment(doc, "$page") == ["Get-MfImportPage -Cursor $cursor -PageSize $pageSize"]
+    assert _assignment(doc, "$results.MoreToImport") == ["$page.More"]
+    assert _assignment(doc, "$results.CustomData") == ["ConvertTo-MfCursor -Cursor $page.Cursor"]
     assert _assignment(doc, "$results.CSEntries") == ["$entries"]
-    assert _assignment(doc, "$cursor.next") == ["$page.Next"]
-    assert _assignment(doc, "$pageSize") == ["[int]$OpenImportConnectionRunStep.PageSize", "100"]
+    assert _assignment(doc, "$pageSize") == ["[int]$OpenImportConnectionRunStep.PageSize"]
+    module = script("sample", "commonModule")
+    page = module.function("Get-MfImportPage")
+    assert _assignment(module, "$cursor", page) == ["$Cursor"]
+    assert _assignment(module, "$more", page) == ["($cursor.phase -ne 'done')"]
+    assert [module.src(r) for r in _value_returns(module, _body(page))] == ["return @{ Entries = $entries; Cursor = $cursor; More = $more }"]
+    assert _assignment(module, "$cursor.next", page) == ["$page.Next"]
+    assert _assignment(module, "$pageSize", page) == ["$PageSize", "100"]
     # One upstream page never exceeds the run profile's page size.
-    assert _assignment(doc, "$top") == ["[Math]::Min($settings.ImportPageSize, $pageSize)"]
+    assert _assignment(module, "$top", page) == ["[Math]::Min($settings.ImportPageSize, $pageSize)"]
     # Deletes are paged by the offset in the cursor.
-    assert _assignment(doc, "$cursor.offset") == ["$offset"]
-    assert "[int]$cursor.offset" in _assignment(doc, "$offset")
-    # Begin Import starts the cursor that Import reads, and returns it as CustomData.
+    assert _assignment(module, "$cursor.offset", page) == ["$offset"]
+    assert "[int]$cursor.offset" in _assignment(module, "$offset", page)
+    # Begin Import starts the cursor (Start-MfImport) that Import reads, and returns it as CustomData.
     begin = script("sample", "beginImport")
+    assert _assignment(begin, "$cursor") == ["Start-MfImport -Mode $mode -Stored $stored"]
     ret = _value_returns(begin, begin.root)
     assert [begin.src(r) for r in ret] == [
         "return (New-Object Microsoft.MetadirectoryServices.OpenImportConnectionResults -ArgumentList (ConvertTo-MfCursor $cursor))"
     ]
-    assert "phase   = 'users'" in begin.text and "prev    = $stored" in begin.text
+    start = module.src(module.function("Start-MfImport"))
+    assert "phase   = 'users'" in start and "prev    = $stored" in start
 
 
 def test_end_import_moves_the_watermark_only_after_a_normal_end():
     doc = script("sample", "endImport")
-    branch = next(n for n in doc.walk() if n.type == "if_statement" and "$reason -eq 'Normal'" in doc.src(n))
-    condition = doc.src(branch).split("{", 1)[0]
-    assert "$reason -eq 'Normal'" in condition and "$cursor.phase -eq 'done'" in condition
+    # The decision is the common module's (Stop-MfImport), shared with the PSMA set.
+    module = script("sample", "commonModule")
+    stop = module.function("Stop-MfImport")
+    branch = next(n for n in module.walk(stop) if n.type == "if_statement" and "$Reason -eq 'Normal'" in module.src(n))
+    condition = module.src(branch).split("{", 1)[0]
+    assert "$Reason -eq 'Normal'" in condition and "$Cursor.phase -eq 'done'" in condition
     then_block = next(c for c in branch.children if c.type == "statement_block")
     else_block = next(c for c in branch.children if c.type == "else_clause")
-    assert "$watermark = Complete-MfSnapshot -Cursor $cursor" in doc.src(then_block)
-    assert "$watermark" not in doc.src(else_block).replace("-f $reason, $watermark", "")
+    assert "$Watermark = Complete-MfSnapshot -Cursor $Cursor" in module.src(then_block)
+    assert "$Watermark" not in module.src(else_block).replace("-f $Reason, $Watermark", "")
+    assert [module.src(r) for r in _value_returns(module, _body(stop))] == ["return $Watermark"]
     # The watermark starts as the stored one (the cursor's copy if the engine passes none).
-    assert _assignment(doc, "$watermark")[:2] == ["[string]$OpenImportConnectionRunStep.CustomData", "[string]$cursor.prev"]
+    assert _assignment(doc, "$watermark") == [
+        "[string]$OpenImportConnectionRunStep.CustomData",
+        "[string]$cursor.prev",
+        "Stop-MfImport -Cursor $cursor -Reason $reason -Watermark $watermark",
+    ]
     assert _assignment(doc, "$reason") == ["[string]$CloseImportConnectionRunStep.Reason"]
     returns = _value_returns(doc, doc.root)
     assert [doc.src(r) for r in returns] == ["return (New-Object Microsoft.MetadirectoryServices.CloseImportConnectionResults -ArgumentList $watermark)"]
 
 
 def test_a_delta_import_needs_a_snapshot_and_a_full_import_makes_one():
-    begin = script("sample", "beginImport")
-    assert "Run a Full Import first" in begin.text
     module = script("sample", "commonModule")
+    start = module.function("Start-MfImport")
+    assert "Run a Full Import first" in module.src(start)
+    _, needs_full, _ = _the_if(module, start, "$mode -eq 'Delta' -and $base -eq ''")
+    assert _throws(module, needs_full) == ["needs-full"]
+    # Begin Import raises it as this connector's error.
+    begin = script("sample", "beginImport")
+    _, raised, _ = _the_if(begin, None, "'needs-full'")
+    assert _throws(begin, raised) == ["throw (New-Object Microsoft.MetadirectoryServices.ExtensibleExtensionException -ArgumentList $failure.Message)"]
     assert "Move-Item" in module.src(module.function("Complete-MfSnapshot"))
 
 
@@ -496,7 +528,10 @@ def _attribute_cases(case) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("case", CASES["cases"], ids=[c["name"] for c in CASES["cases"]])
 def test_export_mapping_follows_the_rule_book(case):
-    doc = script("sample", "export")
+    # The mapping and the per-entry rules are the common module's, shared by both connectors;
+    # the export script only adapts CSEntryChanges and results.
+    doc = script("sample", "commonModule")
+    export = script("sample", "export")
     mapping = doc.function("ConvertTo-MfSpoCalls")
     shaping = doc.function("New-MfSpoCall")
     object_switch = next(n for n in doc.walk(mapping) if n.type == "switch_statement")
@@ -517,7 +552,8 @@ def test_export_mapping_follows_the_rule_book(case):
     labels = _attribute_cases(case)
     if case["result"].get("errorName") == "spo-profile-not-found":
         # The profile is looked up before any call is sent.
-        assert doc.text.index("$current = Get-MfProfile -Account $account") < doc.text.index("Invoke-MfSpoCall -Call $call")
+        entry_rules = doc.src(doc.function("Invoke-MfExportEntry"))
+        assert entry_rules.index("$current = Get-MfProfile -Account $account") < entry_rules.index("Invoke-MfSpoCall -Call $call")
         labels = []
     # Retries repeat a call; the mapping produces each once.
     distinct = [c for i, c in enumerate(sets) if c not in sets[:i]]
@@ -545,11 +581,13 @@ def test_export_mapping_follows_the_rule_book(case):
         assert all(r["path"] in module.src(module.function("Get-MfProfile")) + "(accountName=@v)" for r in reads)
         assert "/_api/SP.UserProfiles.PeopleManager/GetPropertiesFor(accountName=@v)?@v=" in module.text
     expected = case["result"]
-    module = script("sample", "commonModule")
+    module = doc
     if expected.get("stopsRun"):
         # Every entry would meet it: the run stops with one message naming the fix.
         _, stop, _ = _the_if(doc, _export_catch(doc), "UnauthorizedAccess")
-        assert _throws(doc, stop) == ["throw (New-Object Microsoft.MetadirectoryServices.ExtensibleExtensionException -ArgumentList $message)"]
+        assert _block(doc, stop).splitlines()[-3:] == ["$outcome.Stop = 'permission'", "$outcome.Message = $message", "return $outcome"]
+        _, raised, _ = _the_if(export, None, "$outcome.Stop -eq 'permission'")
+        assert _throws(export, raised) == ["throw (New-Object Microsoft.MetadirectoryServices.ExtensibleExtensionException -ArgumentList $outcome.Message)"]
         advice = doc.strings(next(n for n in doc.walk() if n.type == "assignment_expression" and doc.src(n).startswith("$MfPermissionAdvice")))[0]
         message = "".join(doc.strings(stop)) + advice
         denied = next(a for a in case["responses"] if a["status"] == 403)
@@ -559,16 +597,17 @@ def test_export_mapping_follows_the_rule_book(case):
         assert "$status -eq 403" not in _block(doc, stop)
     elif expected["errorCode"] != "Success":
         assert expected["errorName"] in module.strings(module.function("Get-MfErrorName"))
-        assert "ExportErrorCustomContinueRun, $name, $detail" in doc.text
+        assert "ExportErrorCustomContinueRun, $name, $detail" in export.text
     else:
-        assert "[Microsoft.MetadirectoryServices.MAExportError]::Success" in doc.text
+        assert "[Microsoft.MetadirectoryServices.MAExportError]::Success" in export.text
     if expected.get("errorName") == "spo-profile-not-found":
         # Whatever form "no profile" takes in the row, the script reads it as no profile.
         for answer in [a for a in case.get("responses", []) if a["status"] >= 300]:
             code = answer["body"]["odata.error"]["code"]
             assert _no_profile(answer["status"], code, answer["body"]["odata.error"]["message"]["value"]), code
     if "anchor" in expected:
-        assert "CreateAttributeAdd($anchorName, $value)" in doc.text
+        assert "$outcome.Anchors[$anchorName] = $value" in doc.src(doc.function("Invoke-MfExportEntry"))
+        assert "CreateAttributeAdd($anchorName, $value)" in export.text
     throttles = [a for a in case.get("responses", []) if a["status"] in (429, 503) and "Retry-After" in a.get("headers", {})]
     if throttles:
         # Waited out as asked, however often (see test_throttled_calls_wait_as_long_as_asked...).
@@ -577,8 +616,8 @@ def test_export_mapping_follows_the_rule_book(case):
 
 
 def _export_catch(doc: Script):
-    """The export loop's per-entry catch clause."""
-    return next(n for n in doc.walk() if n.type == "catch_clause" and "ExportErrorCustomContinueRun" in doc.src(n))
+    """The per-entry catch clause of the common module's Invoke-MfExportEntry."""
+    return next(n for n in doc.walk(doc.function("Invoke-MfExportEntry")) if n.type == "catch_clause")
 
 
 def _no_profile(status: int, code: str, message: str) -> bool:
@@ -599,7 +638,7 @@ def test_rule_book_is_consistent():
     the script is exercised by some row."""
     assert CASES["host"] == "https://contoso-admin.sharepoint.com"
     used = {label for case in CASES["cases"] for label, _ in _attribute_cases(case)}
-    doc = script("sample", "export")
+    doc = script("sample", "commonModule")
     mapping = doc.function("ConvertTo-MfSpoCalls")
     attribute_switch = [n for n in doc.walk(mapping) if n.type == "switch_statement"][-1]
     assert set(doc.switch_clauses(attribute_switch)) - {"default"} == used
@@ -695,8 +734,8 @@ def _command_calls(doc: Script, node, name: str) -> list[str]:
 
 def _module_numbers(text: str) -> dict[str, tuple[int, int, int]]:
     """Initialize-MfRun's whole-number settings: key → (fallback, minimum, maximum), read
-    from each ``ConvertTo-MfInt (Get-MfSetting ...) fallback minimum maximum``; the setting
-    must read the parameter of the key's name, run step first."""
+    from each ``ConvertTo-MfInt $Setting['Key'] fallback minimum maximum``; the setting
+    must be the raw value of the key's name (which the entry scripts read: _setting_reads)."""
     doc = Script(text)
     result = {}
     for entry in doc.walk(doc.function("Initialize-MfRun")):
@@ -708,8 +747,26 @@ def _module_numbers(text: str) -> dict[str, tuple[int, int, int]]:
         key = doc.src(next(c for c in entry.children if c.type == "key_expression"))
         elements = next(c for c in command.children if c.type == "command_elements")
         arguments = [c for c in elements.children if c.type == "array_literal_expression"]
-        assert doc.strings(arguments[0]) == [f"{key}_RunStep", f"{key}_Global"], key
+        assert doc.src(arguments[0]) == f"$Setting['{key}']", key
         result[key] = tuple(int(doc.src(a)) for a in arguments[1:])
+    return result
+
+
+# The run-time scripts that load the common module and hand it the MA's settings.
+RUNTIME_SLOTS = ("beginImport", "import", "endImport", "beginExport", "export", "endExport")
+
+
+def _setting_reads(text: str) -> dict[str, list[str]]:
+    """An entry script's $mfSetting table (what it hands Initialize-MfRun): key → the names
+    its Get-MfSetting call reads, in precedence order."""
+    doc = Script(text)
+    table = next(n for n in doc.walk() if n.type == "assignment_expression" and doc.src(n).startswith("$mfSetting = @{"))
+    result = {}
+    for entry in doc.walk(table):
+        if entry.type == "hash_entry":
+            key = doc.src(next(c for c in entry.children if c.type == "key_expression"))
+            assert re.fullmatch(rf"{re.escape(key)}\s+= \(Get-MfSetting \$Config\w+ '.*'\)", doc.src(entry)), doc.src(entry)
+            result[key] = doc.strings(entry)
     return result
 
 
@@ -776,6 +833,10 @@ def test_throttling_parameters_exist_with_their_defaults_and_ranges(key):
     # The module falls back to the MA's value and clamps into the range validation checks.
     scripts = scripts_of(key)
     assert _module_numbers(scripts["commonModule"]) == TUNABLES
+    # Each run-time script reads them by the key's name, run step first.
+    for slot in RUNTIME_SLOTS:
+        reads = _setting_reads(scripts[slot])
+        assert {name: reads[name] for name in TUNABLES} == {name: [f"{name}_RunStep", f"{name}_Global"] for name in TUNABLES}, slot
     assert _validation_ranges(scripts["validation"]) == {name: t[1:] for name, t in TUNABLES.items()}
 
 
@@ -830,18 +891,25 @@ def test_throttled_calls_wait_as_long_as_asked_with_no_attempt_cap():
     after = module.function("Get-MfRetryAfter")
     assert [module.src(r) for r in _value_returns(module, _body(after))].count("return [double]-1") == 2
     # An admin's cap is read run step first, so one run-profile step can have its own.
-    assert "'MaxRetryWaitSeconds_RunStep','MaxRetryWaitSeconds_Global'" in module.src(module.function("Initialize-MfRun"))
+    assert "MaxRetryWaitSeconds = ConvertTo-MfInt $Setting['MaxRetryWaitSeconds']" in module.src(module.function("Initialize-MfRun"))
+    for slot in RUNTIME_SLOTS:
+        assert _setting_reads(scripts_of("sample")[slot])["MaxRetryWaitSeconds"] == ["MaxRetryWaitSeconds_RunStep", "MaxRetryWaitSeconds_Global"], slot
 
 
 def test_a_throttled_import_goes_on_and_only_the_admins_cap_stops_it():
-    doc = script("sample", "import")
-    catch = next(n for n in doc.walk() if n.type == "catch_clause" and "Get-MfFailure" in doc.src(n))
+    doc, _ = _import_page()
+    catch = _import_catch(doc)
     stops = [(c, t) for c, t, _ in _if_statements(doc, catch) if _throws(doc, t)]
     assert len(stops) == 1
     condition, stop = stops[0]
     assert re.findall(r"\$failure\.Data\['MfKind'\] -eq '([\w-]+)'", condition) == ["systemic", "wait-cap"]
     assert "throttled" not in condition
-    assert _throws(doc, stop) == ["throw (New-Object Microsoft.MetadirectoryServices.ExtensibleExtensionException -ArgumentList ('maforge: ' + (Get-MfErrorDetail $failure) + $advice))"]
+    assert _throws(doc, stop) == ["stop"]
+    assert "-Message ('maforge: ' + (Get-MfErrorDetail $failure) + $advice)" in _block(doc, stop)
+    # The import script raises the module's 'stop' as the connector's run-ending error.
+    imp = script("sample", "import")
+    _, raised, _ = _the_if(imp, None, "$failure.Data['MfKind'] -eq 'stop'")
+    assert _throws(imp, raised) == ["throw (New-Object Microsoft.MetadirectoryServices.ExtensibleExtensionException -ArgumentList $failure.Message)"]
     # Stopping on the cap says what to do.
     _, advice, _ = _the_if(doc, stop, "'wait-cap'")
     assert "MaxRetryWaitSeconds to 0" in _block(doc, advice)
@@ -912,10 +980,10 @@ def test_peoplemanager_calls_keep_to_the_budget_in_a_sliding_window():
 
 
 def test_a_delta_import_call_ends_at_a_graph_page_once_it_has_run_a_while():
-    doc = script("sample", "import")
-    assert _assignment(doc, "$MfCallSeconds") == ["300"]
-    assert _assignment(doc, "$callClock") == ["[System.Diagnostics.Stopwatch]::StartNew()"]
-    loop = next(n for n in doc.walk() if n.type == "while_statement" and "$cursor.phase -eq 'users'" in doc.src(n).split("{", 1)[0])
+    doc, page = _import_page()
+    assert _assignment(doc, "$MfCallSeconds", page) == ["300"]
+    assert _assignment(doc, "$callClock", page) == ["[System.Diagnostics.Stopwatch]::StartNew()"]
+    loop = next(n for n in doc.walk(page) if n.type == "while_statement" and "$cursor.phase -eq 'users'" in doc.src(n).split("{", 1)[0])
     condition, then, _ = _the_if(doc, loop, "$callClock.Elapsed.TotalSeconds -ge $MfCallSeconds")
     assert condition.startswith("$cursor.mode -ne 'Delta' -or") and _block(doc, then) == "break"
 
@@ -923,9 +991,11 @@ def test_a_delta_import_call_ends_at_a_graph_page_once_it_has_run_a_while():
 def test_throttling_is_logged_at_the_start_and_end_of_each_run_step():
     for slot in ("beginImport", "beginExport"):
         assert "Get-MfThrottlingSummary" in _commands(script("sample", slot), None), slot
-    for slot in ("endImport", "endExport"):
-        assert "$state.PaceWaited" in script("sample", slot).text, slot
+    assert "$state.PaceWaited" in script("sample", "endExport").text
+    # End Import's log line is the module's Stop-MfImport, which the script calls.
     module = script("sample", "commonModule")
+    assert "Stop-MfImport" in _commands(script("sample", "endImport"), None)
+    assert "$state.PaceWaited" in module.src(module.function("Stop-MfImport"))
     summary = module.src(module.function("Get-MfThrottlingSummary"))
     assert "MaxRetryWaitSeconds" in summary and "CallsPer5Minutes" in summary
 
@@ -997,15 +1067,21 @@ def _import_catch(doc: Script):
     return next(n for n in doc.walk() if n.type == "catch_clause" and "New-MfImportError" in doc.src(n))
 
 
+def _import_page() -> tuple[Script, object]:
+    """The common module and its Get-MfImportPage, the import page both connectors run."""
+    module = script("sample", "commonModule")
+    return module, module.function("Get-MfImportPage")
+
+
 def test_a_failed_profile_is_returned_again_by_the_next_delta():
     """The snapshot line of a profile whose import failed gets the hash '!' in delta runs too:
     a profile that recovers with unchanged values is returned again, which clears the error
     MIM holds on the object."""
-    doc = script("sample", "import")
+    doc, page = _import_page()
     catch = _import_catch(doc)
     lines = _command_calls(doc, catch, "Format-MfSnapshotLine")
     assert lines == ["Format-MfSnapshotLine -Key $key -Hash '!' -Anchors $anchors"]
-    assert "$previous.Hash" not in doc.src(catch) and "$keep" not in doc.text
+    assert "$previous.Hash" not in doc.src(catch) and "$keep" not in doc.src(page)
     # No profile hashes to '!' (a SHA-256 digest in base64), so a delta sees a change.
     assert "[Convert]::ToBase64String($digest)" in script("sample", "commonModule").src(script("sample", "commonModule").function("Get-MfValuesHash"))
 
@@ -1014,14 +1090,14 @@ def test_an_error_entry_carries_the_anchor_a_success_would():
     """One rule for the AccountName anchor on success and on error: the base snapshot is read
     in full runs too (an error entry takes the anchors MIM already has from it), and the
     claims login is normalised the same way on every path."""
-    doc = script("sample", "import")
+    doc, page = _import_page()
     # The base snapshot, whatever the mode.
-    assert _assignment(doc, "$base") == ["$null", "Read-MfSnapshot -Name $cursor.base"]
-    condition, _, _ = _the_if(doc, None, "$cursor.base")
+    assert _assignment(doc, "$base", page) == ["$null", "Read-MfSnapshot -Name $cursor.base"]
+    condition, _, _ = _the_if(doc, page, "$cursor.base")
     assert "Delta" not in condition
-    # Begin Import names it for a full import too, with or without a stored watermark.
-    begin = script("sample", "beginImport")
-    clause = next(n for n in begin.walk() if n.type == "elseif_clause" and "$mode -ne 'Delta'" in begin.src(n).split("{", 1)[0])
+    # Begin Import (Start-MfImport) names it for a full import too, with or without a stored watermark.
+    begin = doc
+    clause = next(n for n in begin.walk(begin.function("Start-MfImport")) if n.type == "elseif_clause" and "$mode -ne 'Delta'" in begin.src(n).split("{", 1)[0])
     fallback = next(c for c in clause.children if c.type == "statement_block")
     assert "-Filter 'maforge-spo-user-profiles-snapshot-*.tsv'" in begin.src(fallback)
     assert _block(begin, fallback).splitlines()[-1] == "if ($newest.Count -eq 1) { $base = [string]$newest[0].Name }"
@@ -1030,10 +1106,10 @@ def test_an_error_entry_carries_the_anchor_a_success_would():
         "if ($null -ne $previous -and $previous.Anchors.Count -gt 0) { $previous.Anchors } else { Get-MfAnchors -UserProfile $null -Account $account -User $user }"
     ]
     # One form of the login for the key, the DN and the fallback anchor; requests keep the claims as given.
-    assert _assignment(doc, "$claims") == ["Get-MfClaimsAccount -UserPrincipalName $user.Upn"]
-    assert _assignment(doc, "$account") == ["ConvertTo-MfAccountName -Account $claims"]
-    assert _assignment(doc, "$key") == ["$account"]
-    assert _assignment(doc, "$userProfile") == ["Get-MfProfile -Account $claims"]
+    assert _assignment(doc, "$claims", page) == ["Get-MfClaimsAccount -UserPrincipalName $user.Upn"]
+    assert _assignment(doc, "$account", page) == ["ConvertTo-MfAccountName -Account $claims"]
+    assert _assignment(doc, "$key", page) == ["$account"]
+    assert _assignment(doc, "$userProfile", page) == ["Get-MfProfile -Account $claims"]
     # The AccountName anchor is normalised whether it came from SharePoint or from Graph.
     anchors = doc.function("Get-MfAnchors")
     _, normalise, _ = _the_if(doc, anchors, "$name -eq 'AccountName'", "$null -ne $value")
@@ -1046,8 +1122,8 @@ def test_an_error_entry_carries_the_anchor_a_success_would():
     assert "[MS-USPSWS] 3.1.4.28.2.1" in comment and "UNVERIFIED" in comment and "Designed for" in comment
     # The DN and an export's returned anchor take the same form.
     assert module.src(module.function("Get-MfDN")).count("$Account = ConvertTo-MfAccountName -Account $Account") == 1
-    export = script("sample", "export")
-    assert "if ($anchorName -eq 'AccountName') { $value = ConvertTo-MfAccountName -Account $value }" in export.text
+    export = module.src(module.function("Invoke-MfExportEntry"))
+    assert "if ($anchorName -eq 'AccountName') { $value = ConvertTo-MfAccountName -Account $value }" in export
 
 
 @pytest.mark.parametrize(
@@ -1077,8 +1153,8 @@ def test_no_profile_is_recognised_in_either_form(status, code, message, none):
     assert "$body.PSObject.Properties['odata.null']" in body and "PSObject.Properties['GetPropertiesFor']" in body
     assert "[string]::IsNullOrEmpty([string]$body.AccountName)" in body
     # Import skips such a user without an error entry, on every run.
-    doc = script("sample", "import")
-    _, skipped, _ = _the_if(doc, None, "$null -eq $userProfile")
+    doc, page = _import_page()
+    _, skipped, _ = _the_if(doc, page, "$null -eq $userProfile")
     assert _block(doc, skipped).splitlines()[-1] == "continue" and "New-MfImportError" not in _block(doc, skipped)
     # A write for an account without a profile reads the same way.
     names = module.src(module.function("Get-MfErrorName"))
@@ -1105,7 +1181,7 @@ def test_a_throttled_graph_page_is_waited_for_not_a_stop():
     spo = module.src(module.function("Invoke-MfSpo"))
     assert "Invoke-MfHttp -Method $Method -Uri $uri" in spo
     assert "Invoke-MfSpo -Method GET -Path $path" in module.src(module.function("Get-MfProfile"))
-    assert "Invoke-MfSpo -Method $Call.Method -Path $Call.Path -Json $body" in script("sample", "export").text
+    assert "Invoke-MfSpo -Method $Call.Method -Path $Call.Path -Json $body" in module.src(module.function("Invoke-MfSpoCall"))
 
 
 def test_an_unreadable_private_key_is_told_apart_from_a_missing_one():
@@ -1148,7 +1224,7 @@ def test_the_module_is_built_without_a_vain_lookup(slot):
 
 
 def test_a_missing_permission_stops_the_export_with_one_message():
-    doc = script("sample", "export")
+    doc = script("sample", "commonModule")
     catch = _export_catch(doc)
     condition, stop, _ = _the_if(doc, catch, "UnauthorizedAccess")
     assert condition == "$failure.Data['MfKind'] -eq 'http' -and ([int]$failure.Data['Status'] -eq 403 -or [string]$failure.Data['Code'] -match 'UnauthorizedAccess')"
@@ -1156,22 +1232,26 @@ def test_a_missing_permission_stops_the_export_with_one_message():
     advice = doc.strings(next(n for n in doc.walk() if n.type == "assignment_expression" and doc.src(n).startswith("$MfPermissionAdvice")))[0]
     assert "User.ReadWrite.All" in advice and "TermStore.ReadWrite.All" in advice
     # Checked before an entry is counted as failed.
-    assert doc.src(catch).index("UnauthorizedAccess") < doc.src(catch).index("$failed++")
+    assert doc.src(catch).index("UnauthorizedAccess") < doc.src(catch).index("Get-MfErrorName")
+    export = script("sample", "export")
+    loop = next(n for n in export.walk() if n.type == "foreach_statement" and "$CSEntries" in export.src(n).split("{", 1)[0])
+    assert export.src(loop).index("$outcome.Stop -eq 'permission'") < export.src(loop).index("$failed++")
     # The import stops on it too, and says what to grant.
-    imp = script("sample", "import")
+    imp = script("sample", "commonModule")
     assert "$denied = $status -eq 403 -or [string]$failure.Data['Code'] -match 'UnauthorizedAccess'" in imp.text
     assert "User.Read.All" in imp.text
 
 
 def test_a_delta_without_changes_returns_after_a_bounded_number_of_pages():
-    doc = script("sample", "import")
-    assert _assignment(doc, "$MfDeltaPages") == ["20"]
-    assert "$pagesRead++" in doc.text
-    loop = next(n for n in doc.walk() if n.type == "while_statement" and "$cursor.phase -eq 'users'" in doc.src(n).split("{", 1)[0])
+    doc, page = _import_page()
+    assert _assignment(doc, "$MfDeltaPages", page) == ["20"]
+    assert "$pagesRead++" in doc.src(page)
+    loop = next(n for n in doc.walk(page) if n.type == "while_statement" and "$cursor.phase -eq 'users'" in doc.src(n).split("{", 1)[0])
     _, then, _ = _the_if(doc, loop, "$pagesRead -ge $MfDeltaPages")
     assert _block(doc, then) == "break"
     # The users phase is not done, so MIM is told there is more, with whatever entries there are (none).
-    assert _assignment(doc, "$results.MoreToImport") == ["($cursor.phase -ne 'done')"]
+    assert _assignment(doc, "$more", page) == ["($cursor.phase -ne 'done')"]
+    assert _assignment(script("sample", "import"), "$results.MoreToImport") == ["$page.More"]
 
 
 def test_validation_accepts_blank_optional_settings_with_the_scripts_defaults():
@@ -1188,9 +1268,9 @@ def test_validation_accepts_blank_optional_settings_with_the_scripts_defaults():
 
 
 def test_deletes_take_the_dn_form_adds_take():
-    doc = script("sample", "import")
+    doc, page = _import_page()
     entries = sorted(
-        (n.start_byte, doc.src(n)) for n in doc.walk() if n.type == "command" and doc.src(n).startswith(("New-MfImportEntry ", "New-MfImportError "))
+        (n.start_byte, doc.src(n)) for n in doc.walk(page) if n.type == "command" and doc.src(n).startswith(("New-MfImportEntry ", "New-MfImportError "))
     )
     # Adds, replaces and errors name the normalised login; deletes the snapshot key, which is it.
     assert [re.search(r"-Account (\S+)", e).group(1) for _, e in entries] == ["$account", "$account", "$account", "$account", "$deleted[$offset"]
@@ -1198,7 +1278,9 @@ def test_deletes_take_the_dn_form_adds_take():
     dn = module.function("Get-MfDN")
     assert _block(module, _body(dn)).splitlines()[1] == "$Account = ConvertTo-MfAccountName -Account $Account"
     for maker in ("New-MfImportEntry", "New-MfImportError"):
-        assert "$entry.DN = Get-MfDN -Account $Account" in module.src(module.function(maker))
+        assert "DN           = Get-MfDN -Account $Account" in module.src(module.function(maker))
+    # The import script sets the entry's DN to it (the sample's DN style is not None).
+    assert "$entry.DN = $Item.DN" in script("sample", "import").src(script("sample", "import").function("ConvertTo-MfCSEntryChange"))
 
 
 CLOUDS = {

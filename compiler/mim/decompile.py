@@ -18,7 +18,7 @@ from typing import Any
 
 from lxml import etree
 
-from .. import psconnector
+from .. import psconnector, psma
 from .canonical import canonicalize, facts
 from .capabilities import DN_STYLE_BITS, EXPORT_TYPES, NORMALIZATION_BITS
 from .maexport import DSML_NS, EXPORT_PASSWORD, MS_DSML_NS, STEP_TYPES, SYNTAX_OID
@@ -118,6 +118,9 @@ class _Decompiler:
         self.partition_keys: dict[str, str] = {}
         subtype = _text(ma, "subtype")
         self.powershell = ma.findtext("category") == psconnector.CATEGORY and subtype == psconnector.SUBTYPE
+        # Granfeldt's PSMA: its DLL is named in extension-config (the subtype "PowerShell"
+        # alone is only the packaged template's list name).
+        self.psma = ma.findtext("category") == psma.CATEGORY and _text(ma, "private-configuration/MAConfig/extension-config/filename") == psma.ASSEMBLY
 
     # ------------------------------------------------------------------ helpers
 
@@ -185,7 +188,9 @@ class _Decompiler:
         description = _text(ma, "description")
         if description:
             self.spec["description"] = description
-        self.spec["type"] = "powershell" if self.powershell else "other"
+        self.spec["type"] = "powershell" if self.powershell or self.psma else "other"
+        if self.psma:
+            self.spec["connector"] = "psma"
         mim: dict[str, Any] = {}
         if re.fullmatch(r"\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}", self.ma_id):
             mim["id"] = self.ma_id
@@ -194,7 +199,10 @@ class _Decompiler:
             mim["server"] = server
         version = _text(ma, "private-configuration/MAConfig/extension-config/assembly-version")
         if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+", version):
-            mim["connectorVersion"] = version
+            if self.psma:
+                self.spec["psma"] = {"version": version}
+            else:
+                mim["connectorVersion"] = version
         protection = _text(ma, "controller-configuration/application-protection")
         if protection in ("low", "high") and protection != "low":
             mim["applicationProtection"] = protection
@@ -324,6 +332,54 @@ class _Decompiler:
             self.spec["scripts"] = scripts
         else:
             raise Unmodeled("the MA holds no scripts")
+
+    def psma_pages(self) -> None:
+        """PSMA's parameters: credentials, script paths, switches and configuration lines.
+        Its capabilities are its DLL's (the spec does not state them)."""
+        values = self.parameter_values()
+
+        def value(name: str) -> str:
+            element = values.get(name)
+            return (element.text or "") if element is not None else ""
+
+        settings: dict[str, Any] = self.spec.setdefault("psma", {})
+        paths = {slot: value(name).strip() for slot, name in psma.SCRIPT_PARAMETERS.items() if value(name).strip()}
+        for slot, path in paths.items():
+            if not re.fullmatch(r"([A-Za-z]:\\|\\\\)[^\x00-\x1f\"<>|?*]*\.ps1", path):
+                raise Unmodeled(f"the {psma.SCRIPT_PARAMETERS[slot]} path '{path}' is not an absolute Windows path of a .ps1 file")
+        if paths:
+            settings["paths"] = paths
+        engine = value(psma.POWERSHELL_VERSION).strip()
+        if engine == psma.POWERSHELL_VERSIONS[1]:
+            settings["powershell"] = "7"
+        elif engine not in ("", psma.POWERSHELL_VERSIONS[0]):
+            raise Unmodeled(f"PowerShell Version '{engine}' is not one PSMA offers")
+        if value(psma.PWSH_PATH).strip():
+            settings["pwshPath"] = value(psma.PWSH_PATH).strip()
+        if value(psma.PAGED_IMPORT).strip() != "1":
+            settings["pagedImport"] = False
+        if _text(self.ma, "private-configuration/MAConfig/password-extension-config/password-extension-enabled") == "1":
+            settings["passwordManagement"] = True
+        if value(psma.EXPORT_SIMPLE).strip() != "1":
+            settings["exportSimpleObjects"] = False
+        # An export never holds a secret: a password shows only as an empty encrypted value,
+        # which the build writes back wherever its user name is set (psmapages.py).
+        if value(psma.AUX_USERNAME).strip():
+            settings["auxiliary"] = {"user": value(psma.AUX_USERNAME).strip()}
+        if value(psma.IMPERSONATE_USERNAME).strip():
+            impersonate: dict[str, Any] = {"user": value(psma.IMPERSONATE_USERNAME).strip()}
+            if value(psma.IMPERSONATE_DOMAIN).strip():
+                impersonate["domain"] = value(psma.IMPERSONATE_DOMAIN).strip()
+            settings["impersonate"] = impersonate
+        if value(psma.USERNAME).strip():
+            self.spec["connectivity"] = {"user": value(psma.USERNAME).strip()}
+        parameters: dict[str, Any] = {}
+        for line in psma.parse_configuration(value(psma.CONFIGURATION)):
+            if not line.name or line.name in parameters:
+                raise Unmodeled(f"the Configuration parameters line '{line.name}' is empty or repeated")
+            parameters[line.name] = {"value": line.value} if line.value else None
+        if parameters:
+            self.spec["parameters"] = parameters
 
     def capabilities_from_bits(self) -> None:
         """For other ECMA2 connectors, the capabilities their code declares, read back from the bits."""
@@ -612,6 +668,8 @@ class _Decompiler:
         self.section("schema", self.schema)
         if self.powershell:
             self.section("connector pages", self.connector_pages)
+        elif self.psma:
+            self.section("PSMA pages", self.psma_pages)
         elif self.ma.findtext("category") == psconnector.CATEGORY:
             self.section("capabilities", self.capabilities_from_bits)
         self.section("partitions", self.partitions)

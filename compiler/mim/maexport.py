@@ -15,15 +15,17 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from .. import psconnector
+from .. import psconnector, psma
+from . import psmapages
 from .capabilities import capability_numbers
 from .. import identity
 from ..identity import build_timestamp, element_id, ma_id
-from .mimxml import strip_layout_whitespace
+from .mimxml import strip_layout_whitespace, sub
 from ..model import (
     Access,
     AttributeType,
     ConnectorSpec,
+    ConnectorTarget,
     CsAttribute,
     CsObjectType,
     DeprovisioningAction,
@@ -79,16 +81,6 @@ STEP_TYPES: dict[StepType, tuple[str, str | None, str | None]] = {
 }
 
 
-def sub(parent: etree._Element, tag: str, text: str | None = None, attrs: Mapping[str, str] | None = None) -> etree._Element:
-    """Append a child; ``text=''`` writes ``<x></x>``, ``None`` writes ``<x />``."""
-    element = etree.SubElement(parent, tag)
-    for name, value in (attrs or {}).items():
-        element.set(name, value)
-    if text is not None:
-        element.text = text
-    return element
-
-
 def _dsml(local: str) -> str:
     return f"{{{DSML_NS}}}{local}"
 
@@ -137,6 +129,9 @@ class _Emitter:
         self.ma_id = ma_id(spec)
         self.timestamp = build_timestamp(spec)
         self.scripted_rules: list[ScriptedRule] = []
+        # Granfeldt's PSMA: its own pages (psmapages.py); everything else is shared.
+        self.psma = spec.connector is ConnectorTarget.PSMA
+        self.psma_major = psma.major(spec.mim.connector_version) if self.psma else ""
 
     # ------------------------------------------------------------------ helpers
 
@@ -188,15 +183,16 @@ class _Emitter:
         sub(ma, "format-version", "1")
         sub(ma, "id", self.ma_id)
         sub(ma, "name", self.spec.name)
-        sub(ma, "category", psconnector.CATEGORY)
-        sub(ma, "subtype", psconnector.SUBTYPE)
-        sub(ma, "ma-listname", psconnector.LIST_NAME)
-        sub(ma, "ma-companyname", psconnector.COMPANY)
+        catalogue = psma if self.psma else psconnector
+        sub(ma, "category", catalogue.CATEGORY)
+        sub(ma, "subtype", catalogue.SUBTYPE)
+        sub(ma, "ma-listname", catalogue.LIST_NAME)
+        sub(ma, "ma-companyname", catalogue.COMPANY)
         sub(ma, "creation-time", self.timestamp)
         sub(ma, "last-modification-time", self.timestamp)
         sub(ma, "version", "1")
         sub(ma, "internal-version", "1")
-        sub(ma, "password-sync-allowed", _flag(self.spec.capabilities.password_operations))
+        sub(ma, "password-sync-allowed", _flag(self.password_management()))
 
     def schema(self, ma: etree._Element) -> None:
         holder = sub(ma, "schema")
@@ -367,13 +363,16 @@ class _Emitter:
             )
             for attribute in self.attribute_order(object_type):
                 sub(node, "attribute", attribute.name, {"mandatory": _ui_flag(attribute.name in object_type.anchor)})
+            if self.psma:  # PSMA's wizard lists the password attribute here too ([PSMA14], [PSMA25])
+                sub(node, "attribute", EXPORT_PASSWORD, {"mandatory": "0"})
         attributes = sub(wizard, "attributes")
         ordered = sorted(self.all_attributes(), key=lambda a: _ordinal_ignore_case(a.name))
         for attribute in ordered:
             sub(attributes, "attribute", attrs=self._wizard_attribute(attribute.name, attribute.multi_valued, WIZARD_TYPE[attribute.type]))
         sub(attributes, "attribute", attrs=self._wizard_attribute(EXPORT_PASSWORD, False, "String"))
         self.anchors(wizard)
-        sub(ui_data, "ma-help-text", HELP_TEXT)
+        for text in psma.HELP_TEXTS[self.psma_major] if self.psma else (HELP_TEXT,):
+            sub(ui_data, "ma-help-text", text)
 
     @staticmethod
     def _wizard_attribute(name: str, multi_valued: bool, kind: str) -> dict[str, str]:
@@ -396,9 +395,17 @@ class _Emitter:
             for name in object_type.anchor:
                 sub(anchor, "attribute", name, {"object_class": object_type.name})
 
+    def password_management(self) -> bool:
+        if self.psma:
+            return psmapages.password_management(self.spec)
+        return self.spec.capabilities.password_operations
+
     def password_extension(self, config: etree._Element) -> None:
-        enabled = self.spec.capabilities.password_operations
+        enabled = self.password_management()
         node = sub(config, "password-extension-config")
+        if self.psma:
+            psmapages.password_extension(node, self.spec)
+            return
         sub(node, "password-extension-enabled", _flag(enabled))
         # With password operations on, the connector DLL itself implements the password
         # interface; the values MIM writes then are unverified (no sample has them on).
@@ -414,6 +421,9 @@ class _Emitter:
         caps = self.spec.capabilities
         numbers = capability_numbers(caps)
         node = sub(config, "extension-config")
+        if self.psma:
+            psmapages.extension_config(node, self.spec)
+            return
         sub(node, "filename", psconnector.ASSEMBLY, {"data-owner": "ISV"})
         sub(node, "import-default-page-size", str(DEFAULT_PAGE_SIZE))
         sub(node, "import-max-page-size", str(MAX_PAGE_SIZE))
@@ -434,7 +444,10 @@ class _Emitter:
         sub(node, "supports-parameters-ex", "0")
 
     def parameter_definitions(self) -> list[psconnector.ParameterDefinition]:
-        """The connector's whole parameter list, extended by the spec's own names."""
+        """The connector's whole parameter list, extended by the spec's own names (PSMA's
+        list is fixed: the spec's parameters are lines of its "Configuration parameters")."""
+        if self.psma:
+            return list(psmapages.parameter_definitions(self.spec))
         definitions: list[psconnector.ParameterDefinition] = list(psconnector.CONNECTIVITY)
         definitions += psconnector.GLOBAL
         definitions += self._additional("global")
@@ -459,6 +472,8 @@ class _Emitter:
         """Values of the connectivity, capabilities and global pages, grouped as MIM
         writes them: encrypted values first (always empty), then connectivity,
         capabilities and global, each in definition order."""
+        if self.psma:
+            return [ParameterValue(v.name, v.type, v.use, v.value, v.encrypted) for v in psmapages.parameter_values(self.spec, frozenset(self.scripts))]
         spec = self.spec
         conn = spec.connectivity
         plain = [p.name for p in spec.parameters if not p.encrypted]
@@ -524,19 +539,13 @@ class _Emitter:
         self.password_extension(config)
         sub(config, "file-type", psconnector.CATEGORY)
         self.extension_config(config)
-        definitions = sub(
-            config,
-            "parameter-definitions",
-            attrs={
-                "refreshSchema": "0",
-                "refreshPartition": "0",
-                "refreshConnectivityParameters": "0",
-                "refreshCapabilitiesParameters": "0",
-                "refreshGlobalParameters": "0",
-                "refreshOtherParameters": "0",
-                "refreshSchemaParameters": "0",
-            },
-        )
+        refresh = ["Schema", "Partition", "ConnectivityParameters", "CapabilitiesParameters", "GlobalParameters", "OtherParameters", "SchemaParameters"]
+        if self.psma:
+            # PSMA's own order; 5.x (FIM 2010 R2) files have the first five only.
+            refresh = ["Schema", "Partition", "ConnectivityParameters", "GlobalParameters", "OtherParameters"]
+            if self.psma_major != "5":
+                refresh += ["SchemaParameters", "CapabilitiesParameters"]
+        definitions = sub(config, "parameter-definitions", attrs={f"refresh{name}": "0" for name in refresh})
         for definition in self.parameter_definitions():
             node = sub(definitions, "parameter")
             sub(node, "name", definition.name)
@@ -555,11 +564,14 @@ class _Emitter:
             sub(values, "parameter", value.value, attrs)
         if self.spec.provisioning_hierarchy:
             self.component_mappings(config, "possible_component_mappings")
+        if self.psma and self.psma_major == "5":
+            sub(config, "case_normalize_dn_for_anchor", "1")  # before the list in [PSMA14]
         visible = sub(config, "default_visible_attributes")
         anchors = [name for t in self.spec.object_types for name in t.anchor]
         for name in dict.fromkeys([*anchors, *(a.name for t in self.spec.object_types for a in t.attributes)]):
             sub(visible, "attribute", name)
-        sub(config, "case_normalize_dn_for_anchor", "1")
+        if not (self.psma and self.psma_major == "5"):
+            sub(config, "case_normalize_dn_for_anchor", "1")
 
     def component_mappings(self, parent: etree._Element, tag: str) -> None:
         holder = sub(parent, tag)
@@ -634,7 +646,8 @@ class _Emitter:
         else:
             step_type.text = ""
         moves_data = not step.type.syncs_only
-        page_size = step.page_size or DEFAULT_PAGE_SIZE
+        default_page = psma.IMPORT_DEFAULT_PAGE_SIZE if self.psma else DEFAULT_PAGE_SIZE
+        page_size = step.page_size or default_page
         threshold = sub(node, "threshold", "")
         if step.thresholds.objects is not None:
             sub(threshold, "object", str(step.thresholds.objects))
@@ -651,7 +664,8 @@ class _Emitter:
         else:
             sub(data, "batch-size", "0")
         values = sub(custom, "parameter-values")
-        for parameter in self.spec.parameters:
+        # PSMA has no run-step parameters (MF280 refuses run-step values for it).
+        for parameter in () if self.psma else self.spec.parameters:
             attrs = {"name": psconnector.scoped_name(parameter.name, "run-step"), "type": "encrypted-string" if parameter.encrypted else "string", "use": "run-step"}
             if parameter.encrypted:
                 attrs["encrypted"] = "1"
@@ -667,6 +681,9 @@ class _Emitter:
         sub(password, "maximum-retry-count", "10")
         sub(password, "retry-interval", "60")
         sub(password, "allow-low-security", "0")
+        if self.psma:
+            # Written by MAs whose connector implements password management (PSMA, AD, AAD).
+            sub(password, "unlock-account", "0")
         if self.spec.provisioning_hierarchy:
             self.component_mappings(ma, "component_mappings")
         else:

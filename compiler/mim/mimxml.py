@@ -11,6 +11,7 @@ turns CRLF into LF anyway, so scripts reach MIM the same either way, and LF diff
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from lxml import etree
 
@@ -26,6 +27,16 @@ WARNING = (
 # Empty elements MIM writes without the space before the slash.
 _TIGHT_EMPTY = frozenset({"dn-construction", "exclusions"})
 _PREFIXES = {"http://www.dsml.org/DSML": "dsml", "http://www.microsoft.com/MMS/DSML": "ms-dsml"}
+
+
+def sub(parent: etree._Element, tag: str, text: str | None = None, attrs: Mapping[str, str] | None = None) -> etree._Element:
+    """Append a child; ``text=''`` writes ``<x></x>``, ``None`` writes ``<x />``."""
+    element = etree.SubElement(parent, tag)
+    for name, value in (attrs or {}).items():
+        element.set(name, value)
+    if text is not None:
+        element.text = text
+    return element
 
 
 def _text(value: str) -> str:

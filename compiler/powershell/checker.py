@@ -118,6 +118,32 @@ SLOT_CONTRACTS: dict[str, SlotContract] = {
 }
 
 
+# Granfeldt's PSMA (connector: psma), from its source at 2e5a276 (MA.cs GetDefaultScriptParameters,
+# MA.Import.cs, MA.Export.cs, MA.Password.cs): every script gets the credentials and the
+# configuration lines; PSMA sets the three globals around each import call. Its scripts write
+# any number of objects (hashtables, or the schema's PSCustomObjects). Keyed "psma:<slot>".
+_PSMA_COMMON = (
+    "Username", "Password", "Credentials", "AuxUsername", "AuxPassword", "AuxCredentials",
+    "ImpersonationDomain", "ImpersonationUsername", "ImpersonationPassword", "ConfigurationParameter",
+)
+SLOT_CONTRACTS.update(
+    {
+        "psma:schema": SlotContract(_PSMA_COMMON, "one-or-list", "PSMA MA.Schema.cs GetSchema"),
+        "psma:import": SlotContract(
+            (*_PSMA_COMMON, "OperationType", "UsePagedImport", "PageSize", "ImportPageNumber", "Schema", "RunStepCustomData", "PageToken", "MoreToImport"),
+            "one-or-list",
+            "PSMA MA.Import.cs GetImportEntries",
+        ),
+        "psma:export": SlotContract((*_PSMA_COMMON, "ExportType", "Schema", "ExportPageNumber"), "one-or-list", "PSMA MA.Export.cs PutExportEntries"),
+        "psma:password": SlotContract(
+            (*_PSMA_COMMON, "Action", "UnlockAccount", "ForceChangeAtLogOn", "ValidatePassword", "NewPassword", "OldPassword"),
+            "none",
+            "PSMA MA.Password.cs",
+        ),
+    }
+)
+
+
 def declared_config_names(custom: Iterable[str]) -> frozenset[str]:
     """Every name ``$ConfigParameters`` can hold on an MA whose "Additional (Encrypted) Config
     Parameter Names" list ``custom``: the connector's own parameters, and each custom name
@@ -1231,13 +1257,15 @@ def _check_one_object(text: _Text) -> Iterator[Finding]:
 
 def check_spec(spec: Any) -> list[Finding]:
     """The findings in a spec's script set (generated or the user's), file names as the
-    build writes them (scriptset.SCRIPT_FILES and the common module's name)."""
-    from .scriptset import SCRIPT_FILES, script_set
+    build writes them (ScriptSet.file_name), each script held to its connector's contract."""
+    from ..model import ConnectorTarget
+    from .scriptset import script_set
 
     scripts = script_set(spec)
     module_text = scripts.texts.get("commonModule")
     module = Script(scripts.common_module, module_text) if module_text is not None else None
-    items = [Script(SCRIPT_FILES[slot], text, slot) for slot, text in scripts.texts.items() if slot != "commonModule"]
+    prefix = "psma:" if spec.connector is ConnectorTarget.PSMA else ""
+    items = [Script(scripts.file_name(slot), text, prefix + slot) for slot, text in scripts.texts.items() if slot != "commonModule"]
     return check_scripts(items, module=module, config_names=declared_config_names(p.name for p in spec.parameters))
 
 

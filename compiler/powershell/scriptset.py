@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model import ConnectorSpec, ConnectorType
+from .. import psma
+from ..model import ConnectorSpec, ConnectorTarget, ConnectorType
 
-# Where each slot's text is written beside the MA export, for review and diff.
+# Where each slot's text is written beside the MA export, for review and diff (the
+# "PowerShell (Microsoft)" connector; Granfeldt's PSMA runs its scripts from files named as
+# psma.SCRIPT_FILES says).
 SCRIPT_FILES = {
     "validation": "validation.ps1",
     "schema": "schema.ps1",
@@ -38,14 +41,21 @@ class ScriptError(Exception):
 class ScriptSet:
     texts: dict[str, str]  # slot → text (LF line breaks)
     common_module: str  # the module's file name
+    connector: ConnectorTarget = ConnectorTarget.MICROSOFT  # which connector runs them
+
+    def file_name(self, slot: str) -> str:
+        """The file a slot's text is written to: the module under its own name; for PSMA the
+        names its script parameters point at (psma.SCRIPT_FILES), which the PSMA scripts also
+        use to find the module beside them."""
+        if slot == "commonModule":
+            return self.common_module
+        if self.connector is ConnectorTarget.PSMA and slot in psma.SCRIPT_FILES:
+            return psma.SCRIPT_FILES[slot]
+        return SCRIPT_FILES[slot]
 
     def files(self) -> dict[str, str]:
         """File name → text, as written to the build's scripts/ folder."""
-        result = {}
-        for slot, text in self.texts.items():
-            name = self.common_module if slot == "commonModule" else SCRIPT_FILES[slot]
-            result[name] = text
-        return result
+        return {self.file_name(slot): text for slot, text in self.texts.items()}
 
 
 def _normalise(text: str) -> str:
@@ -56,7 +66,7 @@ def script_set(spec: ConnectorSpec) -> ScriptSet:
     """Every non-empty script slot of ``spec``."""
     module = spec.connectivity.common_module or "common.psm1"
     if spec.type is ConnectorType.OTHER:
-        return ScriptSet({}, module)  # another connector's configuration is carried as it is
+        return ScriptSet({}, module, spec.connector)  # another connector's configuration is carried as it is
     if spec.type is ConnectorType.POWERSHELL:
         texts = {}
         for script in spec.scripts:
@@ -64,7 +74,7 @@ def script_set(spec: ConnectorSpec) -> ScriptSet:
                 texts[script.slot] = _normalise(script.path.read_bytes().decode("utf-8"))
             except (OSError, UnicodeDecodeError) as error:
                 raise ScriptError(f"{script.loc}: cannot read script file '{script.written}': {error}") from None
-        return ScriptSet(texts, module)
+        return ScriptSet(texts, module, spec.connector)
     from .sposcripts import render_spo_scripts
 
-    return ScriptSet({slot: _normalise(text) for slot, text in render_spo_scripts(spec).items()}, module)
+    return ScriptSet({slot: _normalise(text) for slot, text in render_spo_scripts(spec).items()}, module, spec.connector)

@@ -1,14 +1,25 @@
-"""The PowerShell script set of a `spo-user-profiles` connector, rendered from templates/spo.
+"""The PowerShell script set of a `spo-user-profiles` connector, rendered from templates/spo
+and templates/psma.
 
-Every script the "PowerShell (Microsoft)" connector runs for SharePoint Online user
-profiles comes from here: the common module, validation, schema, begin/import/end import
-and begin/export/end export (partition, hierarchy and password stay empty: the capabilities
-switch them off). The contract the scripts follow is psconnector-script-contract.md §1-§6.
+One description of the SharePoint Online work (settings, HTTP, throttling and pacing,
+tokens, profiles, the import enumeration with its paging, snapshot and watermark, and the
+export mapping with its error rules) is the common module, templates/spo/common.psm1.j2. It
+is connector-neutral: it renders byte-identically for the same spec whichever connector the
+spec targets. Each target's entry scripts are thin adapters between their connector's
+objects and the module's neutral functions:
+
+- ``connector: microsoft``: the "PowerShell (Microsoft)" connector's validation, schema,
+  begin/import/end import and begin/export/end export (partition, hierarchy and password
+  stay empty: the capabilities switch them off), templates/spo/. The contract the scripts
+  follow is psconnector-script-contract.md §1-§6.
+- ``connector: psma``: Granfeldt's PSMA's Schema, Import and Export scripts, templates/psma/,
+  which load the module from the file beside them.
 
 One rule matters more than the others: a script never reads a config parameter the MA does
 not declare. Templates read parameters only through the ``config()`` helper below, which
 takes the names from the same model (``spec.parameters`` and the connector's built-ins) that
-writes "Additional Config Parameter Names", and refuses any other name at render time.
+writes "Additional Config Parameter Names" (for PSMA: the lines of "Configuration
+parameters"), and refuses any other name at render time.
 """
 
 from __future__ import annotations
@@ -16,15 +27,15 @@ from __future__ import annotations
 import re
 
 import jinja2
-
-from maforge import __version__
 from maforge.templates import environment
 
+from maforge import __version__
+
 from .. import psconnector
-from ..model import SPO_CLOUDS, Access, AttributeType, ConnectorSpec
+from ..model import SPO_CLOUDS, Access, AttributeType, ConnectorSpec, ConnectorTarget
 from .scriptset import ScriptError
 
-# Slot → template under templates/spo/.
+# Slot → template of the "PowerShell (Microsoft)" set.
 TEMPLATES: dict[str, str] = {
     "commonModule": "spo/common.psm1.j2",
     "validation": "spo/validation.ps1.j2",
@@ -36,6 +47,20 @@ TEMPLATES: dict[str, str] = {
     "export": "spo/export.ps1.j2",
     "endExport": "spo/end-export.ps1.j2",
 }
+
+# Slot → template of Granfeldt's PSMA set (psma.SCRIPT_FILES names the files). The common
+# module is the same template: it does not know which connector runs it.
+PSMA_TEMPLATES: dict[str, str] = {
+    "commonModule": "spo/common.psm1.j2",
+    "schema": "psma/schema.ps1.j2",
+    "import": "psma/import.ps1.j2",
+    "export": "psma/export.ps1.j2",
+}
+
+# The settings every run-time entry script reads and hands to the module's Initialize-MfRun,
+# by the names the MA declares (spec.parameters; Server is the Microsoft connector's
+# connectivity page, which PSMA does not have).
+SETTING_NAMES = psconnector.SPO_GENERATED_PARAMETERS + tuple(psconnector.SPO_TUNABLE_PARAMETERS)
 
 # The name of the one PowerShell function that reads $ConfigParameters (in common.psm1 and,
 # for the design-time scripts that run without the module, inlined from the same include).
@@ -79,6 +104,8 @@ def config_reader(spec: ConnectorSpec):
     - Anything else is a template bug: rendering fails.
     """
     declared = {p.name: p for p in spec.parameters}
+    if spec.connector is ConnectorTarget.PSMA:
+        return psma_config_reader(spec)
 
     def config(name: str, raw: bool = False) -> str:
         if name in declared:
@@ -101,6 +128,26 @@ def config_reader(spec: ConnectorSpec):
             f"a generated script reads config parameter '{name}', which this MA does not declare "
             f"(declared: {', '.join(sorted(declared))})"
         )
+
+    return config
+
+
+def psma_config_reader(spec: ConnectorSpec):
+    """The ``config(name)`` template helper of the PSMA set: PSMA passes every script the
+    lines of its "Configuration parameters" box as ``$ConfigurationParameter`` (a
+    Dictionary[string,string], plain names, no scopes, nothing encrypted). Only the names of
+    ``spec.parameters`` are lines of that box; anything else is a template bug."""
+    declared = {p.name for p in spec.parameters}
+
+    def config(name: str, raw: bool = False) -> str:
+        if raw:
+            raise ScriptError(f"the PSMA scripts have no raw read of '{name}'")
+        if name not in declared:
+            raise ScriptError(
+                f"a generated script reads config parameter '{name}', which is no line of this MA's "
+                f"\"Configuration parameters\" (declared: {', '.join(sorted(declared))})"
+            )
+        return f"({SETTING_FUNCTION} $ConfigurationParameter {ps_string(name)})"
 
     return config
 
@@ -178,10 +225,16 @@ def _object_types(spec: ConnectorSpec) -> list[dict]:
 def _context(spec: ConnectorSpec) -> dict:
     object_types = _object_types(spec)
     config = config_reader(spec)
+    psma_target = spec.connector is ConnectorTarget.PSMA
     return {
         "spec": spec,
         "version": __version__,
+        "connector": spec.connector.value,
         "config": config,
+        # Microsoft: the connectivity page's Server; PSMA: the data folder (psma.DEFAULT_DATA_ROOT).
+        "setting_names": SETTING_NAMES + (("DataFolder",) if psma_target else ("Server",)),
+        "number_default": lambda name: number_default(spec, name),
+        "module_file": spec.connectivity.common_module or "common.psm1",
         "number": number_reader(spec, config),
         "number_ranges": psconnector.SPO_NUMBER_RANGES,
         "global_name": global_name_reader(spec),
@@ -206,14 +259,17 @@ def _tidy(text: str) -> str:
 
 
 def render_spo_scripts(spec: ConnectorSpec) -> dict[str, str]:
-    """Slot → PowerShell text for every non-empty slot of a `spo-user-profiles` connector.
+    """Slot → PowerShell text for every non-empty slot of a `spo-user-profiles` connector:
+    the Microsoft connector's slots, or for ``connector: psma`` commonModule, schema, import
+    and export (written as psma.SCRIPT_FILES).
 
     Script parameters carry no ``[Parameter()]`` attribute: one would make a script an
     advanced script, which refuses named arguments it does not declare."""
     env = environment()
     context = _context(spec)
     texts = {}
-    for slot, template in TEMPLATES.items():
+    templates = PSMA_TEMPLATES if spec.connector is ConnectorTarget.PSMA else TEMPLATES
+    for slot, template in templates.items():
         try:
             texts[slot] = _tidy(env.get_template(template).render(**context))
         except jinja2.TemplateError as error:  # pragma: no cover - a template bug
