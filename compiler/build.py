@@ -113,14 +113,12 @@ def secrets_to_set(spec: ConnectorSpec) -> list[SecretToSet]:
 def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
     """Every file of the build, in memory."""
     scripts = script_set(spec)
-    texts = dict(scripts.texts)
     script_files = scripts.files()
-    if spec.connector is ConnectorTarget.PSMA and "password" not in texts and "password" not in (spec.psma.paths if spec.psma else {}):
-        # PSMA refuses an MA whose Password Management Script does not resolve: ship a placeholder.
-        placeholder = environment().get_template("build/psma-password.ps1.j2").render(spec=spec, version=__version__)
-        texts["password"] = placeholder
-        script_files[psma.SCRIPT_FILES["password"]] = placeholder
-    export = emit_ma_export(spec, texts)
+    written = {slot: scripts.file_name(slot) for slot in scripts.texts if slot in psma.SCRIPT_PARAMETERS}
+    if spec.connector is ConnectorTarget.PSMA and psmapages.needs_password_placeholder(spec, frozenset(scripts.texts)):
+        written["password"] = psma.SCRIPT_FILES["password"]
+        script_files[written["password"]] = environment().get_template("build/psma-password.ps1.j2").render(spec=spec, version=__version__)
+    export = emit_ma_export(spec, scripts.texts)
     xml_text = write_export_ma(export.tree)
     # Read it back the way MIM will: a serialisation bug must fail the build, not the import.
     etree.fromstring(xml_text.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
@@ -142,10 +140,8 @@ def render_outputs(spec: ConnectorSpec, source: str) -> BuildResult:
         extra_notes=_connector_notes(spec, secrets_to_set(spec)),
         extension_folder=EXTENSION_FOLDER if extension else None,
         extension_by_hand=by_hand,
-        psma_scripts=psma_scripts(spec, {slot: psma.SCRIPT_FILES[slot] for slot in texts if slot in psma.SCRIPT_PARAMETERS})
-        if spec.connector is ConnectorTarget.PSMA
-        else [],
-        module_file=scripts.common_module if "commonModule" in texts else None,
+        psma_scripts=psma_scripts(spec, written) if spec.connector is ConnectorTarget.PSMA else [],
+        module_file=scripts.common_module if "commonModule" in scripts.texts else None,
     )
     files["README.md"] = notes
     files.update(extension)

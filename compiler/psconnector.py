@@ -34,75 +34,79 @@ class ParameterDefinition:
     default: str = ""
 
 
-def _label(use: str, text: str) -> ParameterDefinition:
+def label(use: str, text: str) -> ParameterDefinition:
     return ParameterDefinition(use, "label", text=text)
 
 
-def _divider(use: str) -> ParameterDefinition:
+def divider(use: str) -> ParameterDefinition:
     return ParameterDefinition(use, "divider")
 
 
-def _string(use: str, name: str) -> ParameterDefinition:
-    return ParameterDefinition(use, "string", name)
+def string(use: str, name: str, default: str = "") -> ParameterDefinition:
+    return ParameterDefinition(use, "string", name, default=default)
 
 
-def _text(use: str, name: str) -> ParameterDefinition:
+def secret(use: str, name: str) -> ParameterDefinition:
+    return ParameterDefinition(use, "encrypted-string", name)
+
+
+def text(use: str, name: str) -> ParameterDefinition:
     return ParameterDefinition(use, "text", name)
 
 
-def _checkbox(use: str, name: str, default: str = "") -> ParameterDefinition:
+def checkbox(use: str, name: str, default: str = "") -> ParameterDefinition:
     return ParameterDefinition(use, "checkbox", name, default=default)
 
 
-def _dropdown(use: str, name: str, values: str, default: str) -> ParameterDefinition:
+def dropdown(use: str, name: str, values: str, default: str) -> ParameterDefinition:
     return ParameterDefinition(use, "drop-down", name, validation=values, default=default)
 
 
 CONNECTIVITY = (
-    _label("connectivity", "To create a connector, specify parameters as appropriate to your target system"),
-    _divider("connectivity"),
-    _string("connectivity", "Server"),
-    _divider("connectivity"),
-    _string("connectivity", "Domain"),
-    _string("connectivity", "User"),
-    ParameterDefinition("connectivity", "encrypted-string", "Password"),
-    _divider("connectivity"),
-    _label(
+    label("connectivity", "To create a connector, specify parameters as appropriate to your target system"),
+    divider("connectivity"),
+    string("connectivity", "Server"),
+    divider("connectivity"),
+    string("connectivity", "Domain"),
+    string("connectivity", "User"),
+    secret("connectivity", "Password"),
+    divider("connectivity"),
+    label(
         "connectivity",
         "With Impersonate Connector Account, each PowerShell script will execute in its own runspace with the credentials provided above",
     ),
-    _checkbox("connectivity", "Impersonate Connector Account"),
-    _checkbox("connectivity", "Load User Profile When Impersonating"),
-    _dropdown("connectivity", "Logon Type When Impersonating", LOGON_TYPES, "None"),
-    _divider("connectivity"),
-    _checkbox("connectivity", "Signed Scripts Only"),
-    _divider("connectivity"),
-    _string("connectivity", "Common Module Script Name (with extension)"),
-    _text("connectivity", "Common Module Script"),
-    _divider("connectivity"),
-    _text("connectivity", "Validation Script"),
-    _text("connectivity", "Schema Script"),
-    _divider("connectivity"),
-    _label("connectivity", "Provide additional parameter names in the below fields (Multiple names must be separated by comma)"),
-    _string("connectivity", "Additional Config Parameter Names"),
-    _string("connectivity", "Additional Encrypted Config Parameter Names"),
+    checkbox("connectivity", "Impersonate Connector Account"),
+    checkbox("connectivity", "Load User Profile When Impersonating"),
+    dropdown("connectivity", "Logon Type When Impersonating", LOGON_TYPES, "None"),
+    divider("connectivity"),
+    checkbox("connectivity", "Signed Scripts Only"),
+    divider("connectivity"),
+    string("connectivity", "Common Module Script Name (with extension)"),
+    text("connectivity", "Common Module Script"),
+    divider("connectivity"),
+    text("connectivity", "Validation Script"),
+    text("connectivity", "Schema Script"),
+    divider("connectivity"),
+    label("connectivity", "Provide additional parameter names in the below fields (Multiple names must be separated by comma)"),
+    string("connectivity", "Additional Config Parameter Names"),
+    string("connectivity", "Additional Encrypted Config Parameter Names"),
 )
 
 GLOBAL = (
-    _text("global", "Partition Script"),
-    _text("global", "Hierarchy Script"),
-    _text("global", "Begin Import Script"),
-    _text("global", "Import Script"),
-    _text("global", "End Import Script"),
-    _text("global", "Begin Export Script"),
-    _text("global", "Export Script"),
-    _text("global", "End Export Script"),
-    _divider("global"),
-    _text("global", "Begin Password Script"),
-    _text("global", "Password Extension Script"),
-    _text("global", "End Password Script"),
-    _divider("global"),
-    _label("global", "Additional Configuration Parameters"),
+    text("global", "Partition Script"),
+    text("global", "Hierarchy Script"),
+    text("global", "Begin Import Script"),
+    text("global", "Import Script"),
+    text("global", "End Import Script"),
+    text("global", "Begin Export Script"),
+    text("global", "Export Script"),
+    text("global", "End Export Script"),
+    divider("global"),
+    text("global", "Begin Password Script"),
+    text("global", "Password Extension Script"),
+    text("global", "End Password Script"),
+    divider("global"),
+    label("global", "Additional Configuration Parameters"),
 )
 
 # (capability parameter name, spec field under `capabilities`), in the connector's order.
@@ -127,59 +131,59 @@ CAPABILITY_PARAMETERS: tuple[tuple[str, str], ...] = (
 )
 
 CAPABILITIES = (
-    _label("capabilities", "Please define the capabilities of the Connector and the Connected System"),
-    _divider("capabilities"),
-    _dropdown("capabilities", "Distinguished Name Style", "None,Generic,Ldap", "Ldap"),
-    _dropdown(
+    label("capabilities", "Please define the capabilities of the Connector and the Connected System"),
+    divider("capabilities"),
+    dropdown("capabilities", "Distinguished Name Style", "None,Generic,Ldap", "Ldap"),
+    dropdown(
         "capabilities", "Export Type", "AttributeUpdate,AttributeReplace,ObjectReplace,MultivaluedReferenceAttributeUpdate", "AttributeUpdate"
     ),
-    _dropdown("capabilities", "Data Normalization", "None,Uppercase,RemoveAccents,Both", "None"),
-    _dropdown("capabilities", "Object Confirmation", "Normal,NoDeleteConfirmation,NoAddAndDeleteConfirmation", "Normal"),
-    _divider("capabilities"),
-    _checkbox("capabilities", "Use DN As Anchor (Only LDAP style DN)", "0"),
-    _checkbox("capabilities", "Concurrent Operations Of Several Connectors", "1"),
-    _divider("capabilities"),
-    _checkbox("capabilities", "Partitions (Only LDAP style DN)", "0"),
-    _checkbox("capabilities", "Hierarchy (Only LDAP style DN)", "0"),
-    _divider("capabilities"),
-    _checkbox("capabilities", "Enable Import", "1"),
-    _checkbox("capabilities", "Enable Delta Import", "0"),
-    _divider("capabilities"),
-    _checkbox("capabilities", "Enable Export", "0"),
-    _checkbox("capabilities", "Enable Full Export", "0"),
-    _checkbox("capabilities", "No Reference Values In First Export Pass", "0"),
-    _checkbox("capabilities", "Enable Object Rename", "0"),
-    _checkbox("capabilities", "Delete-Add As Replace", "0"),
-    _divider("capabilities"),
-    _checkbox("capabilities", "Enable Password operations", "0"),
-    _checkbox("capabilities", "Enable Export Password In First Pass", "0"),
+    dropdown("capabilities", "Data Normalization", "None,Uppercase,RemoveAccents,Both", "None"),
+    dropdown("capabilities", "Object Confirmation", "Normal,NoDeleteConfirmation,NoAddAndDeleteConfirmation", "Normal"),
+    divider("capabilities"),
+    checkbox("capabilities", "Use DN As Anchor (Only LDAP style DN)", "0"),
+    checkbox("capabilities", "Concurrent Operations Of Several Connectors", "1"),
+    divider("capabilities"),
+    checkbox("capabilities", "Partitions (Only LDAP style DN)", "0"),
+    checkbox("capabilities", "Hierarchy (Only LDAP style DN)", "0"),
+    divider("capabilities"),
+    checkbox("capabilities", "Enable Import", "1"),
+    checkbox("capabilities", "Enable Delta Import", "0"),
+    divider("capabilities"),
+    checkbox("capabilities", "Enable Export", "0"),
+    checkbox("capabilities", "Enable Full Export", "0"),
+    checkbox("capabilities", "No Reference Values In First Export Pass", "0"),
+    checkbox("capabilities", "Enable Object Rename", "0"),
+    checkbox("capabilities", "Delete-Add As Replace", "0"),
+    divider("capabilities"),
+    checkbox("capabilities", "Enable Password operations", "0"),
+    checkbox("capabilities", "Enable Export Password In First Pass", "0"),
 )
 
 PARTITION = (
-    _divider("partition"),
-    _string("partition", "Partition Server"),
-    _divider("partition"),
-    _string("partition", "Partition Domain"),
-    _string("partition", "Partition User"),
-    ParameterDefinition("partition", "encrypted-string", "Partition Password"),
-    _divider("partition"),
-    _label(
+    divider("partition"),
+    string("partition", "Partition Server"),
+    divider("partition"),
+    string("partition", "Partition Domain"),
+    string("partition", "Partition User"),
+    secret("partition", "Partition Password"),
+    divider("partition"),
+    label(
         "partition",
         "With Partition Impersonate Connector Account, each PowerShell script will execute in its own runspace with the credentials provided above",
     ),
-    _checkbox("partition", "Partition Impersonate Connector Account"),
-    _checkbox("partition", "Partition Load User Profile When Impersonating"),
-    _dropdown("partition", "Partition Logon Type When Impersonating", LOGON_TYPES, "None"),
-    _divider("partition"),
-    _text("partition", "Partition Validation Script"),
-    _divider("partition"),
-    _label("partition", "Additional Configuration Parameters"),
+    checkbox("partition", "Partition Impersonate Connector Account"),
+    checkbox("partition", "Partition Load User Profile When Impersonating"),
+    dropdown("partition", "Partition Logon Type When Impersonating", LOGON_TYPES, "None"),
+    divider("partition"),
+    text("partition", "Partition Validation Script"),
+    divider("partition"),
+    label("partition", "Additional Configuration Parameters"),
 )
 
 RUN_STEP = (
-    _label("run-step", "RunStep Specific Configuration"),
-    _divider("run-step"),
-    _label("run-step", "Additional Configuration Parameters"),
+    label("run-step", "RunStep Specific Configuration"),
+    divider("run-step"),
+    label("run-step", "Additional Configuration Parameters"),
 )
 
 # Script slot in the spec's `scripts:` → the connector parameter that holds its text.

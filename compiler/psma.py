@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .psconnector import ParameterDefinition
+from .psconnector import ParameterDefinition, checkbox, divider, dropdown, label, secret, string, text
 
 CATEGORY = "Extensible2"
 SUBTYPE = "PowerShell"
@@ -74,22 +74,6 @@ CAPABILITIES: Mapping[str, object] = {
 # imported MA of that kind carries its numbers in mim.preserve.
 
 
-def _label(use: str, text: str) -> ParameterDefinition:
-    return ParameterDefinition(use, "label", text=text)
-
-
-def _divider(use: str) -> ParameterDefinition:
-    return ParameterDefinition(use, "divider")
-
-
-def _string(use: str, name: str, default: str = "") -> ParameterDefinition:
-    return ParameterDefinition(use, "string", name, default=default)
-
-
-def _secret(use: str, name: str) -> ParameterDefinition:
-    return ParameterDefinition(use, "encrypted-string", name)
-
-
 SCHEMA_LABEL = (
     "The Schema script is called to retrieve the object and attribute definitions. This script should be "
     "accessible to the FIM Synchronization Service service account during configuration and refreshes of the schema."
@@ -130,84 +114,84 @@ PASSWORD_SCRIPT = "Password Management Script"
 EXPORT_SIMPLE = "Export simple objects"
 
 _V5 = (
-    _label("connectivity", SCHEMA_LABEL),
-    _string("connectivity", SCHEMA_SCRIPT, "c:\\temp\\schema.ps1"),
-    _divider("connectivity"),
-    _label("connectivity", AUTH_LABEL),
-    _string("connectivity", USERNAME),
-    _secret("connectivity", PASSWORD),
-    _divider("connectivity"),
-    _label(
+    label("connectivity", SCHEMA_LABEL),
+    string("connectivity", SCHEMA_SCRIPT, "c:\\temp\\schema.ps1"),
+    divider("connectivity"),
+    label("connectivity", AUTH_LABEL),
+    string("connectivity", USERNAME),
+    secret("connectivity", PASSWORD),
+    divider("connectivity"),
+    label(
         "connectivity",
         "Impersonation (optional): If username and password below are specified (domain optional), the specified "
         "user is used to run all scripts. If not specified,  the scripts are run in the security context of the FIM "
         "Synchronization Service service account.",
     ),
-    _string("connectivity", IMPERSONATE_DOMAIN),
-    _string("connectivity", IMPERSONATE_USERNAME),
-    _secret("connectivity", IMPERSONATE_PASSWORD),
-    _label("global", "Scripts"),
-    _label("global", SCRIPTS_LABEL),
-    _string("global", IMPORT_SCRIPT, "c:\\temp\\import.ps1"),
-    _string("global", EXPORT_SCRIPT, "c:\\temp\\export.ps1"),
-    ParameterDefinition("global", "checkbox", PAGED_IMPORT, default="0"),
-    _divider("global"),
-    _label("global", PASSWORD_LABEL),
-    _string("global", PASSWORD_SCRIPT, "c:\\temp\\password.ps1"),
-    _divider("global"),
-    _label("global", SIMPLE_LABEL),
-    ParameterDefinition("global", "checkbox", EXPORT_SIMPLE, default="1"),
+    string("connectivity", IMPERSONATE_DOMAIN),
+    string("connectivity", IMPERSONATE_USERNAME),
+    secret("connectivity", IMPERSONATE_PASSWORD),
+    label("global", "Scripts"),
+    label("global", SCRIPTS_LABEL),
+    string("global", IMPORT_SCRIPT, "c:\\temp\\import.ps1"),
+    string("global", EXPORT_SCRIPT, "c:\\temp\\export.ps1"),
+    checkbox("global", PAGED_IMPORT, "0"),
+    divider("global"),
+    label("global", PASSWORD_LABEL),
+    string("global", PASSWORD_SCRIPT, "c:\\temp\\password.ps1"),
+    divider("global"),
+    label("global", SIMPLE_LABEL),
+    checkbox("global", EXPORT_SIMPLE, "1"),
 )
 
 _V6 = (
-    _label("connectivity", SCHEMA_LABEL),
-    _string("connectivity", SCHEMA_SCRIPT),
-    _divider("connectivity"),
-    _label("connectivity", AUTH_LABEL),
-    _string("connectivity", USERNAME),
-    _secret("connectivity", PASSWORD),
-    _string("connectivity", AUX_USERNAME),
-    _secret("connectivity", AUX_PASSWORD),
-    _divider("connectivity"),
-    _label(
+    label("connectivity", SCHEMA_LABEL),
+    string("connectivity", SCHEMA_SCRIPT),
+    divider("connectivity"),
+    label("connectivity", AUTH_LABEL),
+    string("connectivity", USERNAME),
+    secret("connectivity", PASSWORD),
+    string("connectivity", AUX_USERNAME),
+    secret("connectivity", AUX_PASSWORD),
+    divider("connectivity"),
+    label(
         "connectivity",
         "Impersonation (optional): If username and password below are specified (domain optional), the specified "
         "user is used to run all scripts. If not specified, the scripts are run in the security context of the FIM "
         "Synchronization Service service account.",
     ),
-    _label(
+    label(
         "connectivity",
         "NOTE: Impersonation with PowerShell 7 is not implemented. If impersonation credentials are provided and "
         "PowerShell 7 is selected, the system will automatically fall back to Windows PowerShell 5.1 for impersonated "
         "operations. WARNING: Scripts with PowerShell 7-specific syntax will fail in Windows PowerShell 5.1.",
     ),
-    _string("connectivity", IMPERSONATE_DOMAIN),
-    _string("connectivity", IMPERSONATE_USERNAME),
-    _secret("connectivity", IMPERSONATE_PASSWORD),
-    _divider("connectivity"),
-    _label("connectivity", "PowerShell Engine Configuration: Select which PowerShell engine to use for script execution."),
-    _label(
+    string("connectivity", IMPERSONATE_DOMAIN),
+    string("connectivity", IMPERSONATE_USERNAME),
+    secret("connectivity", IMPERSONATE_PASSWORD),
+    divider("connectivity"),
+    label("connectivity", "PowerShell Engine Configuration: Select which PowerShell engine to use for script execution."),
+    label(
         "connectivity",
         "PowerShell 7 provides better performance and modern features but impersonation is not implemented. When "
         "impersonation is required, the system automatically uses Windows PowerShell 5.1. Ensure scripts are "
         "compatible with both versions.",
     ),
-    ParameterDefinition("connectivity", "drop-down", POWERSHELL_VERSION, validation=",".join(POWERSHELL_VERSIONS), default=POWERSHELL_VERSIONS[0]),
-    _string("connectivity", PWSH_PATH),
-    _divider("connectivity"),
-    _label("connectivity", CONFIGURATION_LABEL),
-    ParameterDefinition("connectivity", "text", CONFIGURATION),
-    _label("global", "Scripts"),
-    _label("global", SCRIPTS_LABEL),
-    _string("global", IMPORT_SCRIPT),
-    _string("global", EXPORT_SCRIPT),
-    ParameterDefinition("global", "checkbox", PAGED_IMPORT, default="0"),
-    _divider("global"),
-    _label("global", PASSWORD_LABEL),
-    _string("global", PASSWORD_SCRIPT),
-    _divider("global"),
-    _label("global", SIMPLE_LABEL),
-    ParameterDefinition("global", "checkbox", EXPORT_SIMPLE, default="1"),
+    dropdown("connectivity", POWERSHELL_VERSION, ",".join(POWERSHELL_VERSIONS), POWERSHELL_VERSIONS[0]),
+    string("connectivity", PWSH_PATH),
+    divider("connectivity"),
+    label("connectivity", CONFIGURATION_LABEL),
+    text("connectivity", CONFIGURATION),
+    label("global", "Scripts"),
+    label("global", SCRIPTS_LABEL),
+    string("global", IMPORT_SCRIPT),
+    string("global", EXPORT_SCRIPT),
+    checkbox("global", PAGED_IMPORT, "0"),
+    divider("global"),
+    label("global", PASSWORD_LABEL),
+    string("global", PASSWORD_SCRIPT),
+    divider("global"),
+    label("global", SIMPLE_LABEL),
+    checkbox("global", EXPORT_SIMPLE, "1"),
 )
 
 _DEFINITIONS: Mapping[str, tuple[ParameterDefinition, ...]] = {"5": _V5, "6": _V6}

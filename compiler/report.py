@@ -50,6 +50,7 @@ from .model import (
 )
 from .rules import SECRET_LOOKING_NAME, SECRET_REFERENCE
 from .powershell.scriptset import ScriptError, script_set
+from .powershell.sposcripts import PSMA_TEMPLATES
 
 SECRET_MASK = "•••• (set in MIM)"
 PLAN_CHANGES_SHOWN = 100  # the first N changes of a plan are listed one by one
@@ -492,10 +493,10 @@ def _schema(spec: ConnectorSpec) -> tuple[list[ObjectTypeView], list[ObjectTypeV
 
 def _psma_parameters(spec: ConnectorSpec) -> list[ParameterPage]:
     """PSMA's own pages as the MA holds them: paths, credentials and configuration lines."""
-    written = {slot for slot in psma.SCRIPT_PARAMETERS if any(s.slot == slot for s in spec.scripts)}
     if spec.type is ConnectorType.SPO_USER_PROFILES:
-        written |= {"schema", "import", "export"}
-    written.add("password")  # the build ships a placeholder when the spec has none
+        written = set(PSMA_TEMPLATES)
+    else:
+        written = {s.slot for s in spec.scripts}
     references = dict(psmapages.secrets_to_type(spec))
     pages = []
     for use, title in (("connectivity", "Connectivity (PSMA)"), ("global", "Global (PSMA)")):

@@ -553,8 +553,7 @@ def script_files(ctx: RuleContext) -> Iterator[Diagnostic]:
             )
     slots = {s.slot for s in ctx.spec.scripts}
     if ctx.spec.type is ConnectorType.POWERSHELL and ctx.spec.psma is not None:
-        # PSMA's capabilities are fixed (import and export on): what the MA needs follows
-        # from what it does. A script may live only on the server (psma.paths).
+        # A PSMA script may live only on the server (psma.paths).
         slots |= set(ctx.spec.psma.paths)
         # PSMA refuses to save an MA whose Import or Export Script path does not resolve
         # (its ValidateConfigParameters); a missing Password Management Script gets
@@ -699,7 +698,8 @@ def psma_fit(ctx: RuleContext) -> Iterator[Diagnostic]:
         for slot, path in settings.paths.items():
             if re.search(r"\s", path):
                 yield ctx.error("MF280", f"PSMA {spec.mim.connector_version} cannot run a script whose path holds blanks ('{path}')", ctx.field(f"/psma/paths/{slot}"))
-        if not settings.paths.keys() >= {s.slot for s in spec.scripts if s.slot != "commonModule"} and re.search(r"\s", settings.script_folder):
+        # Some script path is taken from the folder unless psma.paths names all four.
+        if any(slot not in settings.paths for slot in psma.SCRIPT_PARAMETERS) and re.search(r"\s", settings.script_folder):
             yield ctx.error(
                 "MF280",
                 f"PSMA {spec.mim.connector_version} cannot run scripts from a folder whose path holds blanks ('{settings.script_folder}'): set psma.scriptFolder",

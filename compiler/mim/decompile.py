@@ -18,16 +18,21 @@ from typing import Any
 
 from lxml import etree
 
+from maforge.schemas import load_schema
+
 from .. import psconnector, psma
 from .canonical import canonicalize, facts
 from .capabilities import DN_STYLE_BITS, EXPORT_TYPES, NORMALIZATION_BITS
 from .maexport import DSML_NS, EXPORT_PASSWORD, MS_DSML_NS, STEP_TYPES, SYNTAX_OID
+from .psmapages import targets_psma
 from .mimxml import UnsafeOrBrokenXml, parse_untrusted
 from ..model import AttributeType, StepType
 from ..powershell.scriptset import SCRIPT_FILES
 
 MA_ROOTS = ("export-ma", "saved-ma-configuration", "ma-data")
 _OID_TYPES = {oid: kind.value for kind, oid in SYNTAX_OID.items()}
+# What the spec accepts as a PSMA script's server path (schema $defs/windowsScriptPath).
+_SERVER_SCRIPT_PATH = re.compile(load_schema("connector")["$defs"]["windowsScriptPath"]["pattern"])
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -118,9 +123,7 @@ class _Decompiler:
         self.partition_keys: dict[str, str] = {}
         subtype = _text(ma, "subtype")
         self.powershell = ma.findtext("category") == psconnector.CATEGORY and subtype == psconnector.SUBTYPE
-        # Granfeldt's PSMA: its DLL is named in extension-config (the subtype "PowerShell"
-        # alone is only the packaged template's list name).
-        self.psma = ma.findtext("category") == psma.CATEGORY and _text(ma, "private-configuration/MAConfig/extension-config/filename") == psma.ASSEMBLY
+        self.psma = targets_psma(ma)
 
     # ------------------------------------------------------------------ helpers
 
@@ -345,7 +348,7 @@ class _Decompiler:
         settings: dict[str, Any] = self.spec.setdefault("psma", {})
         paths = {slot: value(name).strip() for slot, name in psma.SCRIPT_PARAMETERS.items() if value(name).strip()}
         for slot, path in paths.items():
-            if not re.fullmatch(r"([A-Za-z]:\\|\\\\)[^\x00-\x1f\"<>|?*]*\.ps1", path):
+            if not _SERVER_SCRIPT_PATH.fullmatch(path):
                 raise Unmodeled(f"the {psma.SCRIPT_PARAMETERS[slot]} path '{path}' is not an absolute Windows path of a .ps1 file")
         if paths:
             settings["paths"] = paths

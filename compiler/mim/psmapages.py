@@ -35,17 +35,34 @@ def settings(spec: ConnectorSpec) -> PsmaSettings:
     return spec.psma
 
 
+def targets_psma(ma: etree._Element) -> bool:
+    """Whether an MA export's ``ma-data`` runs on PSMA: its DLL is named in extension-config
+    (the subtype "PowerShell" alone is only the packaged template's list name)."""
+    return (ma.findtext("category") or "").strip() == psma.CATEGORY and (
+        ma.findtext("private-configuration/MAConfig/extension-config/filename") or ""
+    ).strip() == psma.ASSEMBLY
+
+
 def script_paths(spec: ConnectorSpec, slots: set[str] | frozenset[str]) -> dict[str, str]:
     """Script slot → the server path its PSMA parameter holds, for the slots the MA has.
 
     A slot has a path when the build writes its script (``slots``) or the spec names its
-    server path in ``psma.paths`` (an imported MA whose scripts live only on the server)."""
+    server path in ``psma.paths`` (an imported MA whose scripts live only on the server).
+    The Password Management Script always has one: PSMA refuses to save an MA whose script
+    paths do not resolve (error 0x80230703, PSMA issue #11), so without a script of the
+    spec's the build ships a placeholder there (needs_password_placeholder)."""
     config = settings(spec)
     result = {}
     for slot in psma.SCRIPT_PARAMETERS:
-        if slot in slots or slot in config.paths:
+        if slot in slots or slot in config.paths or slot == "password":
             result[slot] = config.script_path(slot, psma.SCRIPT_FILES[slot])
     return result
+
+
+def needs_password_placeholder(spec: ConnectorSpec, slots: set[str] | frozenset[str]) -> bool:
+    """Whether the build writes the placeholder Password.ps1 (see script_paths): the script
+    set has no password script and the spec names none on the server."""
+    return "password" not in slots and "password" not in settings(spec).paths
 
 
 def password_management(spec: ConnectorSpec) -> bool:
@@ -91,9 +108,9 @@ def parameter_values(spec: ConnectorSpec, slots: set[str] | frozenset[str]) -> l
         psma.PASSWORD_SCRIPT: paths.get("password", ""),
         psma.EXPORT_SIMPLE: "1" if config.export_simple_objects else "0",
     }
-    secrets_set = {name: True for name, _ in secrets_to_type(spec)}
+    secrets_set = {name for name, _ in secrets_to_type(spec)}
     definitions = [d for d in parameter_definitions(spec) if d.name]
-    encrypted = [PsmaValue(d.name, d.type, d.use, "", True) for d in definitions if d.type == "encrypted-string" and secrets_set.get(d.name)]
+    encrypted = [PsmaValue(d.name, d.type, d.use, "", True) for d in definitions if d.type == "encrypted-string" and d.name in secrets_set]
     plain = [PsmaValue(d.name, d.type, d.use, values.get(d.name, "")) for d in definitions if d.type != "encrypted-string" and d.use == "connectivity"]
     plain += [PsmaValue(d.name, d.type, d.use, values.get(d.name, "")) for d in definitions if d.type != "encrypted-string" and d.use == "global"]
     return encrypted + plain

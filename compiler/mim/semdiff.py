@@ -15,9 +15,10 @@ from lxml import etree
 
 import copy
 
-from .. import psconnector, psma
+from .. import psconnector
 from .canonical import VOLATILE_ELEMENTS, canonicalize, facts
 from .decompile import own_import_flows
+from .psmapages import targets_psma
 
 _SCRIPTS = set(psconnector.SCRIPT_PARAMETERS.values())
 _CAPABILITIES = {name for name, _ in psconnector.CAPABILITY_PARAMETERS}
@@ -38,7 +39,7 @@ def connector_of(root: etree._Element) -> str:
     version = (ma.findtext(config + "assembly-version") or "").strip()
     category = (ma.findtext("category") or "").strip()
     subtype = (ma.findtext("subtype") or "").strip()
-    if filename == psma.ASSEMBLY:
+    if targets_psma(ma):
         name = "Granfeldt PowerShell Management Agent (PSMA)"
     elif category == psconnector.CATEGORY and subtype == psconnector.SUBTYPE:
         name = psconnector.SUBTYPE
@@ -52,7 +53,7 @@ def connector_of(root: etree._Element) -> str:
 def _embeds_scripts(ma: etree._Element) -> bool:
     """The Microsoft connector holds script text in its parameters; PSMA holds file paths
     under some of the same names ("Schema Script"), which are ordinary parameters."""
-    return (ma.findtext("private-configuration/MAConfig/extension-config/filename") or "").strip() != psma.ASSEMBLY
+    return not targets_psma(ma)
 
 
 @dataclass(slots=True)

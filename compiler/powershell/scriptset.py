@@ -62,9 +62,14 @@ def _normalise(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
 
 
+def module_file_name(spec: ConnectorSpec) -> str:
+    """The common module's file name (the PSMA scripts load it by this name from their folder)."""
+    return spec.connectivity.common_module or "common.psm1"
+
+
 def script_set(spec: ConnectorSpec) -> ScriptSet:
     """Every non-empty script slot of ``spec``."""
-    module = spec.connectivity.common_module or "common.psm1"
+    module = module_file_name(spec)
     if spec.type is ConnectorType.OTHER:
         return ScriptSet({}, module, spec.connector)  # another connector's configuration is carried as it is
     if spec.type is ConnectorType.POWERSHELL:

@@ -27,13 +27,13 @@ from __future__ import annotations
 import re
 
 import jinja2
-from maforge.templates import environment
 
 from maforge import __version__
+from maforge.templates import environment
 
 from .. import psconnector
 from ..model import SPO_CLOUDS, Access, AttributeType, ConnectorSpec, ConnectorTarget
-from .scriptset import ScriptError
+from .scriptset import ScriptError, module_file_name
 
 # Slot → template of the "PowerShell (Microsoft)" set.
 TEMPLATES: dict[str, str] = {
@@ -103,9 +103,9 @@ def config_reader(spec: ConnectorSpec):
       the bare ``$ConfigParameters['Name']`` element (used before the module is loaded).
     - Anything else is a template bug: rendering fails.
     """
-    declared = {p.name: p for p in spec.parameters}
     if spec.connector is ConnectorTarget.PSMA:
         return psma_config_reader(spec)
+    declared = {p.name: p for p in spec.parameters}
 
     def config(name: str, raw: bool = False) -> str:
         if name in declared:
@@ -165,24 +165,11 @@ def global_name_reader(spec: ConnectorSpec):
     return global_name
 
 
-def number_reader(spec: ConnectorSpec, config):
-    """The ``number(name)`` template helper: a whole-number tunable read as
-    ``ConvertTo-MfInt (setting) fallback minimum maximum``. The range is
-    ``psconnector.SPO_NUMBER_RANGES`` (validation checks the same one); the fallback, used when
-    the MA's value is blank or not a number, is the value the MA was built with (the spec's
-    own, or maforge's default), clamped into the range."""
-
-    def number(name: str) -> str:
-        if name not in psconnector.SPO_NUMBER_RANGES:
-            raise ScriptError(f"'{name}' is not a whole-number tunable of the SPO scripts")
-        minimum, maximum = psconnector.SPO_NUMBER_RANGES[name]
-        return f"ConvertTo-MfInt {config(name)} {number_default(spec, name)} {minimum} {maximum}"
-
-    return number
-
-
 def number_default(spec: ConnectorSpec, name: str) -> int:
-    """The value the MA is built with for a whole-number tunable, clamped into its range."""
+    """The value the MA is built with for a whole-number tunable, clamped into its range: the
+    common module's Initialize-MfRun falls back to it when the MA's value is blank or not a
+    number, and holds the value to ``psconnector.SPO_NUMBER_RANGES`` (validation checks the
+    same range)."""
     minimum, maximum = psconnector.SPO_NUMBER_RANGES[name]
     declared = spec.parameter(name)
     text = (declared.value if declared is not None else None) or psconnector.SPO_TUNABLE_PARAMETERS[name][0]
@@ -234,8 +221,7 @@ def _context(spec: ConnectorSpec) -> dict:
         # Microsoft: the connectivity page's Server; PSMA: the data folder (psma.DEFAULT_DATA_ROOT).
         "setting_names": SETTING_NAMES + (("DataFolder",) if psma_target else ("Server",)),
         "number_default": lambda name: number_default(spec, name),
-        "module_file": spec.connectivity.common_module or "common.psm1",
-        "number": number_reader(spec, config),
+        "module_file": module_file_name(spec),
         "number_ranges": psconnector.SPO_NUMBER_RANGES,
         "global_name": global_name_reader(spec),
         "ps": ps_string,
